@@ -1,0 +1,195 @@
+"""Component contracts: modules/<name>/component.yaml, checked against the capability types.
+
+A contract says what a component provides and requires (typed capabilities), which inputs it
+takes, which targets it has a Terraform module for, and how to smoke-test it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from . import resources, yamlsrc
+from .errors import CatalogError, ManifestError, Problem
+from .pydantic_errors import problems_from
+
+TARGETS = ("local", "aws", "gcp", "azure", "kubernetes", "ssh")
+InputType = Literal["string", "integer", "number", "boolean", "port", "secret"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CapabilityField(_Strict):
+    type: Literal["string", "number", "boolean"] = "string"
+    sensitive: bool = False
+    description: str
+
+
+class Capability(_Strict):
+    description: str
+    fields: dict[str, CapabilityField]
+
+
+class InputSpec(_Strict):
+    type: InputType = Field(description="port: allocated free at first render unless set; secret: never written")
+    description: str
+    default: Any = None
+    generate: bool = Field(False, description="secret only: stackctl generates and keeps a random value")
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: list[Any] | None = None
+
+    @property
+    def sensitive(self) -> bool:
+        return self.type == "secret"
+
+    @property
+    def required(self) -> bool:
+        return self.default is None and self.type not in ("port",) and not self.generate
+
+
+class Requirement(_Strict):
+    optional: bool = False
+    description: str = ""
+
+
+class Runtime(_Strict):
+    """Local target: the component's own cached virtual environment."""
+
+    requirements: list[str] = Field(description="pinned requirements; the env is keyed by their hash")
+
+
+class SmokeProbe(_Strict):
+    """Exactly one of http / tcp / command / python."""
+
+    name: str | None = None
+    http: dict[str, Any] | None = None
+    tcp: dict[str, Any] | None = None
+    command: list[str] | None = None
+    python: str | None = None
+    timeout: float = 60.0
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        kinds = [k for k in ("http", "tcp", "command", "python") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a smoke probe needs exactly one of http, tcp, command, python")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("http", "tcp", "command", "python") if getattr(self, k) is not None)
+
+
+class Contract(_Strict):
+    name: str
+    title: str
+    category: str
+    description: str = ""
+    version: str = Field(description="the version deployed unless the manifest pins another")
+    provides: dict[str, dict[str, str]] = Field(default_factory=dict)
+    requires: dict[str, Requirement] = Field(default_factory=dict)
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    targets: list[Literal["local", "aws", "gcp", "azure", "kubernetes", "ssh"]]
+    runtime: Runtime | None = None
+    smoke: list[SmokeProbe] = Field(default_factory=list)
+
+    # set by the loader
+    root: Path = Field(default=Path("."), exclude=True)
+
+    def module_dir(self, target: str) -> Path:
+        return self.root / target
+
+    def outputs(self) -> dict[str, bool]:
+        """Module outputs the contract exposes, mapped to whether each is sensitive."""
+        caps = capabilities()
+        out: dict[str, bool] = {}
+        for cap, mapping in self.provides.items():
+            for fld, output in mapping.items():
+                out[output] = out.get(output, False) or caps[cap].fields[fld].sensitive
+        return out
+
+
+@cache
+def capabilities() -> dict[str, Capability]:
+    path = resources.modules_dir() / "capabilities.yaml"
+    doc = yamlsrc.load(path, what="capabilities file")
+    try:
+        return {name: Capability.model_validate(spec) for name, spec in doc.data.items()}
+    except ValidationError as err:
+        raise ManifestError(problems_from(err, doc), source=doc.display) from None
+
+
+def load_contract(path: Path) -> Contract:
+    doc = yamlsrc.load(path, what="component contract")
+    try:
+        contract = Contract.model_validate(doc.data)
+    except ValidationError as err:
+        raise ManifestError(problems_from(err, doc), source=doc.display) from None
+    contract.root = path.parent
+    problems = _check_against_capabilities(contract, doc)
+    if contract.name != path.parent.name:
+        problems.append(Problem(doc.where(("name",)), "name", f"must match its directory {path.parent.name!r}"))
+    if problems:
+        raise ManifestError(problems, source=doc.display)
+    return contract
+
+
+def _check_against_capabilities(contract: Contract, doc: yamlsrc.SourceDoc) -> list[Problem]:
+    caps = capabilities()
+    problems = []
+    for cap, mapping in contract.provides.items():
+        if cap not in caps:
+            problems.append(Problem(doc.where(("provides", cap)), f"provides.{cap}", "unknown capability",
+                                    f"define it in modules/capabilities.yaml; known: {', '.join(caps)}"))
+            continue
+        for fld in mapping:
+            if fld not in caps[cap].fields:
+                problems.append(Problem(doc.where(("provides", cap, fld)), f"provides.{cap}.{fld}",
+                                        f"{cap} has no field {fld!r}", f"fields: {', '.join(caps[cap].fields)}"))
+    for cap in contract.requires:
+        if cap not in caps:
+            problems.append(Problem(doc.where(("requires", cap)), f"requires.{cap}", "unknown capability",
+                                    f"known: {', '.join(caps)}"))
+    for name, spec in contract.inputs.items():
+        if spec.generate and spec.type != "secret":
+            problems.append(Problem(doc.where(("inputs", name)), f"inputs.{name}.generate",
+                                    "only secret inputs can be generated"))
+    if "local" in contract.targets and contract.runtime is None:
+        problems.append(Problem(doc.where(("targets",)), "runtime", "a local module needs a runtime",
+                                "add runtime.requirements"))
+    return problems
+
+
+class Catalog:
+    def __init__(self, contracts: dict[str, Contract]):
+        self.contracts = contracts
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.contracts
+
+    def __getitem__(self, name: str) -> Contract:
+        return self.contracts[name]
+
+    def names(self) -> list[str]:
+        return sorted(self.contracts)
+
+    def providers_of(self, capability: str) -> list[str]:
+        return [n for n, c in sorted(self.contracts.items()) if capability in c.provides]
+
+
+@cache
+def load_catalog(modules_dir: Path | None = None) -> Catalog:
+    root = modules_dir or resources.modules_dir()
+    if not root.is_dir():
+        raise CatalogError(f"no component modules at {root}", "reinstall stackctl: its wheel ships modules/")
+    contracts = {}
+    for path in sorted(root.glob("*/component.yaml")):
+        contract = load_contract(path)
+        contracts[contract.name] = contract
+    return Catalog(contracts)

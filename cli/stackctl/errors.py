@@ -1,0 +1,94 @@
+"""One error root for everything a user can cause or fix; the CLI catches it once.
+
+Exit codes: 2 = invalid input or usage (the user must change something before retrying),
+1 = an operation failed (Terraform, a server, a smoke test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class StackctlError(Exception):
+    """Root of all user-facing errors. `str(err)` is the full message, hint included."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  fix: {self.hint}"
+
+
+class InputError(StackctlError):
+    """Something the user gave us is wrong; nothing was changed."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding in a file: where, what, and how to fix it."""
+
+    location: str  # "stacks/pact.yaml:14"
+    field: str  # "components.serving.with.replicas" ("" for the whole document)
+    message: str
+    hint: str | None = None
+
+    def render(self) -> str:
+        where = f"{self.location} {self.field}:" if self.field else f"{self.location}:"
+        text = f"{where} {self.message}"
+        return text + (f"\n    fix: {self.hint}" if self.hint else "")
+
+
+class ManifestError(InputError):
+    """A stack manifest (or a component contract) is invalid; lists every problem found."""
+
+    def __init__(self, problems: list[Problem], source: str = "manifest"):
+        self.problems = problems
+        count = len(problems)
+        head = f"{source} is invalid ({count} problem{'s' if count != 1 else ''}):"
+        super().__init__("\n".join([head, *("  " + p.render() for p in problems)]))
+
+
+class CatalogError(InputError):
+    """A component contract in modules/ is broken (a bug in stackctl or in a user's component)."""
+
+
+class WiringError(ManifestError):
+    """requires/provides cannot be resolved: missing, ambiguous or cyclic."""
+
+
+class UnsupportedError(InputError):
+    def __init__(self, feature: str, reason: str, hint: str | None = None):
+        super().__init__(f"{feature} is not supported: {reason}", hint)
+
+
+class LockError(StackctlError):
+    """Another stackctl run is changing this stack right now."""
+
+
+class TerraformError(StackctlError):
+    """Terraform failed; carries its diagnostics (already free of secrets)."""
+
+    def __init__(self, command: str, returncode: int, diagnostics: list[str], hint: str | None = None):
+        self.command = command
+        self.returncode = returncode
+        self.diagnostics = diagnostics
+        body = "\n".join("  " + d for d in diagnostics) if diagnostics else "  (no diagnostics)"
+        super().__init__(f"terraform {command} failed (exit {returncode}):\n{body}", hint)
+
+
+class ToolMissingError(StackctlError):
+    exit_code = 2
+
+
+class SmokeFailed(StackctlError):
+    """One or more smoke tests failed; the results were already printed."""
+
+
+class Interrupted(StackctlError):
+    exit_code = 130
