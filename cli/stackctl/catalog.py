@@ -152,6 +152,10 @@ def _check_against_capabilities(contract: Contract, doc: yamlsrc.SourceDoc) -> l
             if fld not in caps[cap].fields:
                 problems.append(Problem(doc.where(("provides", cap, fld)), f"provides.{cap}.{fld}",
                                         f"{cap} has no field {fld!r}", f"fields: {', '.join(caps[cap].fields)}"))
+        missing = [f for f in caps[cap].fields if f not in mapping]
+        if missing:  # consumers rely on every field of a capability being wired
+            problems.append(Problem(doc.where(("provides", cap)), f"provides.{cap}",
+                                    f"does not map {', '.join(missing)}", "map every field to a module output"))
     for cap in contract.requires:
         if cap not in caps:
             problems.append(Problem(doc.where(("requires", cap)), f"requires.{cap}", "unknown capability",

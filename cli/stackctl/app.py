@@ -1,0 +1,366 @@
+"""The stackctl command line: Typer commands that parse flags, call the library, and print.
+
+One error boundary (`main`): a StackctlError prints its message and exits with its code
+(2 = invalid input, 1 = an operation failed); never a traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import __version__, lifecycle, resources
+from .errors import InputError, StackctlError
+
+app = typer.Typer(
+    name="stackctl",
+    help="Declarative ML platform stacks: a YAML manifest in, a wired, smoke-tested stack out.\n\n"
+    "Example: stackctl up --yes   (brings up the default stack, stacks/local.yaml)",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+StackArg = Annotated[Optional[str], typer.Argument(
+    metavar="[STACK]", help="Manifest file, or the name of a stack that is up. Default: the bundled stacks/local.yaml.",
+    show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+TfOpt = Annotated[Optional[str], typer.Option(
+    "--tf-binary", envvar="STACKCTL_TF_BINARY", help="terraform or tofu binary to run (default: terraform on PATH, then tofu).")]
+JunitOpt = Annotated[Optional[Path], typer.Option("--junit", help="Write smoke test results as JUnit XML to this file.")]
+
+
+def _console(json_mode: bool) -> Console:
+    # with --json, stdout carries only the JSON document; progress goes to stderr
+    return Console(stderr=json_mode, highlight=False)
+
+
+def _emit_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _stack_path(ref: Optional[str]) -> Path:
+    if ref is None:
+        return resources.default_stack()
+    path = Path(ref)
+    if path.exists() or path.suffix in (".yaml", ".yml"):
+        return path
+    from .workdir import Workdir
+
+    record = Workdir(ref).load_record()
+    if record is not None:
+        return Path(record.manifest_path)
+    bundled = resources.stacks_dir() / f"{ref}.yaml"
+    if bundled.exists():
+        return bundled
+    raise InputError(f"{ref}: no such manifest file, and no stack of that name is up",
+                     "give a manifest path (e.g. stacks/local.yaml) or a name from `stackctl ls`")
+
+
+def _load(ref: Optional[str]):
+    from .stack import load_stack
+
+    return load_stack(_stack_path(ref))
+
+
+def _options(yes: bool, tf_binary: Optional[str], console: Console) -> lifecycle.Options:
+    interactive = sys.stdin.isatty() and console.is_terminal
+    return lifecycle.Options(yes=yes, tf_binary=tf_binary,
+                             confirm=(lambda q: typer.confirm(q + "?", default=False)) if interactive else None)
+
+
+@app.command()
+def init(
+    name: Annotated[str, typer.Argument(help="Stack name (a DNS label).")] = "my-stack",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Manifest file to write.")] = Path("stack.yaml"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+):
+    """Scaffold a stack manifest: SeaweedFS + MLflow on this machine.
+
+    Example: stackctl init demo -o demo.yaml && stackctl up demo.yaml --yes
+    """
+    from .scaffold import scaffold
+
+    path = scaffold(name, out, force)
+    Console().print(f"wrote {path}; next: stackctl validate {path}")
+
+
+@app.command()
+def catalog(json_out: JsonOpt = False):
+    """List the component catalog: what each component provides and requires, per target.
+
+    Example: stackctl catalog --json
+    """
+    from .catalog import TARGETS, load_catalog
+
+    cat = load_catalog()
+    if json_out:
+        _emit_json([{"name": c.name, "title": c.title, "category": c.category, "version": c.version,
+                     "provides": sorted(c.provides), "requires": {k: {"optional": v.optional} for k, v in c.requires.items()},
+                     "inputs": sorted(c.inputs), "targets": c.targets} for c in map(cat.__getitem__, cat.names())])
+        return
+    table = Table(title="stackctl catalog")
+    for col in ("component", "category", "provides", "requires", *TARGETS):
+        table.add_column(col)
+    for name in cat.names():
+        c = cat[name]
+        reqs = ", ".join(k + ("?" if v.optional else "") for k, v in c.requires.items())
+        table.add_row(name, c.category, ", ".join(c.provides), reqs,
+                      *("✓" if t in c.targets else "·" for t in TARGETS))
+    Console().print(table)
+
+
+@app.command()
+def validate(stack: StackArg = None, json_out: JsonOpt = False):
+    """Check a manifest against the catalog and resolve its wiring; changes nothing.
+
+    Example: stackctl validate stacks/local.yaml
+    """
+    s = _load(stack)
+    if json_out:
+        _emit_json({"valid": True, "stack": s.name, "target": s.target.kind, "order": s.wiring.order,
+                    "wires": [{"from": w.provider, "to": w.consumer, "capability": w.capability}
+                              for w in s.wiring.wires]})
+    else:
+        Console().print(f"{s.loaded.doc.display}: valid — stack {s.name}, {len(s.components)} components, "
+                        f"{len(s.wiring.wires)} wires, order: {' → '.join(s.wiring.order)}")
+
+
+@app.command()
+def graph(
+    stack: StackArg = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="mermaid or dot.")] = "mermaid",
+    json_out: JsonOpt = False,
+):
+    """Print the stack's wiring as a Mermaid (default) or Graphviz dot graph.
+
+    Example: stackctl graph stacks/local.yaml --format dot | dot -Tsvg > stack.svg
+    """
+    from . import wiring
+
+    if fmt not in ("mermaid", "dot"):
+        raise InputError(f"--format {fmt!r} is not supported", "use --format mermaid or --format dot")
+    s = _load(stack)
+    text = (wiring.mermaid if fmt == "mermaid" else wiring.dot)(s.loaded, s.catalog, s.wiring)
+    if json_out:
+        _emit_json({"format": fmt, "graph": text})
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def render(
+    stack: StackArg = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the Terraform root here instead of the stack's workdir.")] = None,
+    json_out: JsonOpt = False,
+):
+    """Render the stack's Terraform root module (plain Terraform you can run yourself).
+
+    Example: stackctl render stacks/local.yaml --out ./tf && terraform -chdir=tf init
+    """
+    from .render import render as do_render
+
+    s = _load(stack)
+    with s.workdir.lock("render"):
+        record = s.resolve_values()
+        s.workdir.save_record(record)
+        rendered = do_render(s, out)
+    if json_out:
+        _emit_json({"stack": s.name, "root": str(rendered.root),
+                    "secret_variables": sorted(k for k in rendered.secret_env)})
+    else:
+        Console().print(f"rendered {s.name} into {rendered.root}")
+        if rendered.secret_env:
+            Console().print(f"  secrets are not written; to run terraform yourself, set: "
+                            f"{', '.join(sorted(rendered.secret_env))}")
+
+
+@app.command()
+def check(stack: StackArg = None, json_out: JsonOpt = False):
+    """Preflight: check that the target can take this stack before anything is provisioned.
+
+    Example: stackctl check stacks/local.yaml
+    """
+    s = _load(stack)
+    console = _console(json_out)
+    checks = s.target.preflight(s)
+    if json_out:
+        _emit_json([c.__dict__ for c in checks])
+    lifecycle.preflight(s, console)
+
+
+@app.command()
+def plan(stack: StackArg = None, tf_binary: TfOpt = None, json_out: JsonOpt = False):
+    """Show what `up` would change, without changing anything.
+
+    Example: stackctl plan stacks/local.yaml
+    """
+    s = _load(stack)
+    console = _console(json_out)
+    result = lifecycle.plan(s, console, _options(False, tf_binary, console))
+    if json_out:
+        _emit_json({"stack": s.name, "changes": [{"address": a, "actions": act} for a, act in result.changes],
+                    "summary": result.summary})
+
+
+@app.command()
+def up(stack: StackArg = None, yes: YesOpt = False, junit: JunitOpt = None, tf_binary: TfOpt = None,
+       no_smoke: Annotated[bool, typer.Option("--no-smoke", help="Skip the smoke tests after apply.")] = False,
+       json_out: JsonOpt = False):
+    """Bring a stack up: validate, preflight, render, plan, apply, then smoke-test it.
+
+    Running it again on a stack that is up changes nothing and re-runs the smoke tests.
+    Example: stackctl up stacks/local.yaml --yes --junit smoke.xml
+    """
+    from . import smoke
+
+    s = _load(stack)
+    console = _console(json_out)
+    report = None
+    try:
+        report = lifecycle.up(s, console, _options(yes, tf_binary, console), junit, run_smoke=not no_smoke)
+    finally:
+        if json_out:
+            state = s.workdir.load_record()
+            _emit_json({"stack": s.name, "state": state.state if state else "absent",
+                        "smoke": smoke.report_json(report) if report else None})
+
+
+@app.command()
+def test(stack: StackArg = None, junit: JunitOpt = None, tf_binary: TfOpt = None, json_out: JsonOpt = False):
+    """Run the stack's smoke tests again.
+
+    Example: stackctl test stacks/local.yaml --junit smoke.xml
+    """
+    from . import smoke
+    from .errors import SmokeFailed
+
+    s = _load(stack)
+    console = _console(json_out)
+    try:
+        report = lifecycle.test(s, console, _options(False, tf_binary, console), junit)
+    except SmokeFailed:
+        if json_out:
+            _emit_json({"stack": s.name, "passed": False})
+        raise
+    if json_out:
+        _emit_json({"stack": s.name, "passed": report.passed, "results": smoke.report_json(report)})
+
+
+@app.command()
+def status(stack: StackArg = None, tf_binary: TfOpt = None, json_out: JsonOpt = False):
+    """Show each component: state, URL, process id, uptime, log file.
+
+    Example: stackctl status --json
+    """
+    s = _load(stack)
+    info = lifecycle.status(s, _options(False, tf_binary, Console()))
+    if json_out:
+        _emit_json(info)
+        return
+    console = Console()
+    console.print(f"stack {info['stack']}: {info['state']}")
+    table = Table()
+    for col in ("component", "uses", "state", "url", "pid", "uptime", "log"):
+        table.add_column(col)
+    for inst, c in info["components"].items():
+        uptime = f"{c['uptime_s']:.0f}s" if c.get("uptime_s") else ""
+        table.add_row(inst, c["component"], c.get("state", ""), c.get("url") or "", str(c.get("pid") or ""),
+                      uptime, c.get("log", ""))
+    console.print(table)
+
+
+@app.command()
+def outputs(stack: StackArg = None, show_secrets: Annotated[bool, typer.Option(
+        "--show-secrets", help="Show sensitive values instead of ***.")] = False,
+            tf_binary: TfOpt = None, json_out: JsonOpt = False):
+    """Print the stack's outputs (URLs, endpoints); secrets are masked unless --show-secrets.
+
+    Example: stackctl outputs --json | jq -r .tracking.tracking_url
+    """
+    s = _load(stack)
+    s.resolve_values()
+    values = lifecycle.masked(s, lifecycle.outputs(s, _options(False, tf_binary, Console())), show_secrets)
+    if json_out:
+        _emit_json(values)
+        return
+    for inst, outs in values.items():
+        for key, value in outs.items():
+            Console(highlight=False).print(f"{inst}.{key} = {escape(str(value))}")
+
+
+@app.command()
+def down(stack: StackArg = None, yes: YesOpt = False, tf_binary: TfOpt = None, json_out: JsonOpt = False):
+    """Destroy a stack, then verify no process of it is left and its ports are free.
+
+    Example: stackctl down stacks/local.yaml --yes
+    """
+    s = _load(stack)
+    console = _console(json_out)
+    lifecycle.down(s, console, _options(yes, tf_binary, console))
+    if json_out:
+        _emit_json({"stack": s.name, "state": "destroyed", "leftovers": []})
+
+
+@app.command(name="ls")
+def list_stacks(json_out: JsonOpt = False):
+    """List the stacks stackctl knows on this machine.
+
+    Example: stackctl ls --json
+    """
+    import time
+
+    from .workdir import all_workdirs
+
+    rows = [wd.load_record() for wd in all_workdirs()]
+    if json_out:
+        _emit_json([r.__dict__ for r in rows if r])
+        return
+    table = Table()
+    for col in ("stack", "target", "state", "components", "age", "manifest"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r.name, r.target, r.state, ", ".join(r.components), f"{(time.time() - r.created_at) / 60:.0f}m",
+                      r.manifest_path)
+    Console().print(table)
+
+
+@app.command()
+def version():
+    """Print stackctl's version."""
+    print(__version__)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except StackctlError as err:
+        Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(str(err))}")
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted")
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as err:  # click's own usage errors
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""The stack lifecycle: plan, up, down, status, outputs, test. The CLI calls these; they print progress.
+
+Every step that changes a stack holds the stack's lock; Terraform's own state lock backs it up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from . import secrets as secret_store
+from . import smoke, terraform
+from .errors import InputError, SmokeFailed, StackctlError, TerraformError
+from .progress import ApplyView, print_plan
+from .render import Rendered, render
+from .stack import Stack
+from .targets import Check
+from .workdir import Workdir
+
+Confirm = Callable[[str], bool]
+
+
+@dataclass
+class Options:
+    yes: bool = False
+    tf_binary: str | None = None
+    confirm: Confirm | None = None  # None: no terminal to ask on
+
+
+def runner(stack: Stack, rendered_root: Path, opts: Options) -> terraform.Terraform:
+    env = {f"TF_VAR_{terraform_var}": value
+           for terraform_var, value in _secret_vars(stack).items()}
+    tf = terraform.Terraform(rendered_root, terraform.find_binary(opts.tf_binary), env=env, redact=stack.secrets)
+    terraform.cli_config(tf, os.environ.get("STACKCTL_PROVIDER_MIRROR"))
+    return tf
+
+
+def _secret_vars(stack: Stack) -> dict[str, str]:
+    from .render import input_variable
+
+    return {input_variable(inst, name): value
+            for inst, comp in stack.components.items() for name, value in comp.secret_values.items()}
+
+
+def preflight(stack: Stack, console: Console) -> list[Check]:
+    checks = stack.target.preflight(stack)
+    failed = [c for c in checks if c.status == "NO"]
+    for c in checks:
+        mark = {"OK": "[green]OK[/]", "NO": "[red]NO[/]", "UNKNOWN": "[yellow]UNKNOWN[/]"}[c.status]
+        console.print(f"  {mark} {c.name}: {c.detail}" + (f" (fix: {c.hint})" if c.status != "OK" and c.hint else ""))
+    if failed:
+        raise InputError(f"preflight failed: {', '.join(c.name for c in failed)}",
+                         "; ".join(c.hint for c in failed if c.hint) or None)
+    return checks
+
+
+def _confirm(opts: Options, question: str) -> None:
+    if opts.yes:
+        return
+    if opts.confirm is None:
+        raise InputError(f"{question} needs confirmation and there is no terminal to ask on",
+                         "pass --yes to proceed without asking")
+    if not opts.confirm(question):
+        raise InputError("cancelled; nothing was changed")
+
+
+def plan(stack: Stack, console: Console, opts: Options) -> terraform.PlanResult:
+    with stack.workdir.lock("plan"):
+        record = stack.resolve_values()
+        stack.workdir.save_record(record)
+        rendered = render(stack)
+        tf = runner(stack, rendered.root, opts)
+        tf.init()
+        result = tf.plan(replace=stack.target.replace_addresses(stack.target.drifted(stack)))
+        print_plan(console, result)
+        return result
+
+
+def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
+       run_smoke: bool = True) -> smoke.SmokeReport | None:
+    with stack.workdir.lock("up"):
+        console.print(f"[bold]stack {stack.name}[/] ({stack.target.kind}) — {len(stack.components)} components")
+        record = stack.resolve_values()
+        preflight(stack, console)
+        _retire_removed(stack, record, console, opts)
+        rendered = render(stack)
+        stack.workdir.save_record(record)
+        stack.target.prepare(stack, console)
+        tf = runner(stack, rendered.root, opts)
+        tf.init()
+        drifted = stack.target.drifted(stack)
+        if drifted:
+            console.print(f"  drift: {', '.join(drifted)} stopped outside stackctl; restarting")
+        result = tf.plan(replace=stack.target.replace_addresses(drifted))
+        print_plan(console, result)
+        if result.has_changes:
+            _confirm(opts, f"apply these changes to stack {stack.name}")
+            record.state = "applying"
+            stack.workdir.save_record(record)
+            try:
+                with ApplyView(console, list(stack.wiring.order), "up") as view:
+                    tf.apply(result.path, view.on_event)
+            except TerraformError as err:
+                record.state = "failed"
+                stack.workdir.save_record(record)
+                err.hint = (f"the stack may be partly up: run `stackctl up {stack.loaded.doc.display}` to finish, "
+                            f"or `stackctl down {stack.loaded.doc.display}` to roll back")
+                raise
+        record.state = "up"
+        stack.workdir.save_record(record)
+        if not run_smoke or not stack.loaded.manifest.smoke.enabled:
+            return None
+        return test(stack, console, opts, junit, tf=tf)
+
+
+def _retire_removed(stack: Stack, record, console: Console, opts: Options) -> None:
+    """Destroy instances dropped from the manifest with the old root, while their config still exists.
+
+    (Terraform runs destroy-time provisioners only from configuration: re-rendering first would
+    orphan the dropped component's process.)
+    """
+    removed = [i for i in record.components if i not in stack.components]
+    if not removed or not (stack.workdir.tf_dir / "main.tf").exists():
+        return
+    console.print(f"  removing {', '.join(removed)} (no longer in the manifest)")
+    tf = runner(stack, stack.workdir.tf_dir, opts)
+    with ApplyView(console, removed, "down") as view:
+        tf.destroy(view.on_event, targets=[f"module.{i}" for i in removed])
+    for inst in removed:
+        record.ports.pop(inst, None)
+
+
+def outputs(stack: Stack, opts: Options) -> dict[str, dict[str, Any]]:
+    """Per instance, its module outputs (secrets included: callers mask them)."""
+    _require_up(stack.workdir)
+    tf = runner(stack, stack.workdir.tf_dir, opts)
+    raw = tf.outputs()
+    return {inst: dict(raw[inst]["value"]) for inst in stack.components if inst in raw}
+
+
+def sensitive_outputs(stack: Stack) -> dict[str, set[str]]:
+    return {inst: {o for o, s in c.contract.outputs().items() if s} for inst, c in stack.components.items()}
+
+
+def masked(stack: Stack, values: dict[str, dict[str, Any]], show_secrets: bool = False) -> dict[str, dict[str, Any]]:
+    if show_secrets:
+        return values
+    hidden = sensitive_outputs(stack)
+    return {inst: {k: (secret_store.MASK if k in hidden.get(inst, ()) else v) for k, v in outs.items()}
+            for inst, outs in values.items()}
+
+
+def test(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
+         tf: terraform.Terraform | None = None) -> smoke.SmokeReport:
+    stack.resolve_values()
+    values = outputs(stack, opts)
+    targets = []
+    for inst in stack.wiring.order:
+        comp = stack.components[inst]
+        wired = {w.capability: {fld: values.get(w.provider, {}).get(out) for fld, out in w.outputs.items()}
+                 for w in stack.wiring.wires_into(inst)}
+        targets.append(smoke.SmokeTarget(
+            instance=inst, component=comp.contract.name, contract_dir=comp.contract.root,
+            probes=comp.contract.smoke, outputs=values.get(inst, {}), inputs=wired,
+            python=stack.target.smoke_python(stack, inst), log_file=stack.workdir.log_file(inst),
+            stack=stack.name))
+    console.print("[bold]smoke tests[/]")
+    report = smoke.run_smoke(targets, secrets=_all_secrets(stack, values),
+                             overall_timeout=stack.loaded.manifest.smoke.timeout_seconds)
+    smoke.render_table(report, console)
+    if junit:
+        smoke.write_junit(report, junit)
+    if not report.passed:
+        raise SmokeFailed(f"{report.counts.get('failed', 0)} smoke test(s) failed on stack {stack.name}",
+                          "see the failures above; `stackctl status` shows each component and its log")
+    return report
+
+
+def _all_secrets(stack: Stack, values: dict[str, dict[str, Any]]) -> list[str]:
+    hidden = sensitive_outputs(stack)
+    derived = [str(v) for inst, outs in values.items() for k, v in outs.items() if k in hidden.get(inst, ())]
+    return stack.secrets + derived
+
+
+def status(stack: Stack, opts: Options) -> dict[str, Any]:
+    record = stack.workdir.load_record()
+    if record is None:
+        return {"stack": stack.name, "state": "absent", "components": {}}
+    try:
+        values = outputs(stack, opts) if record.state in ("up", "failed", "applying") else {}
+    except StackctlError:
+        values = {}
+    hidden = sensitive_outputs(stack)
+    comps = {}
+    for inst in stack.wiring.order:
+        info = {"component": stack.components[inst].contract.name}
+        info.update(stack.target.component_status(stack, inst))
+        urls = [v for k, v in values.get(inst, {}).items()
+                if k not in hidden.get(inst, ()) and (k.endswith("url") or k.endswith("endpoint"))]
+        info["url"] = urls[0] if urls else None
+        comps[inst] = info
+    return {"stack": stack.name, "state": record.state, "target": record.target,
+            "manifest": record.manifest_path, "workdir": str(stack.workdir.root), "components": comps}
+
+
+def down(stack: Stack, console: Console, opts: Options) -> None:
+    workdir = stack.workdir
+    if not workdir.exists():
+        console.print(f"stack {stack.name} is not up (no workdir at {workdir.root}); nothing to destroy")
+        return
+    with workdir.lock("down"):
+        stack.resolve_values()
+        root = workdir.tf_dir
+        if not (root / "main.tf").exists():
+            render(stack)  # never rendered (e.g. an interrupted first up): render to destroy cleanly
+        _confirm(opts, f"destroy stack {stack.name} and everything in it")
+        record = workdir.load_record()
+        record.state = "destroying"
+        workdir.save_record(record)
+        tf = runner(stack, root, opts)
+        tf.init()
+        started = time.monotonic()
+        with ApplyView(console, list(reversed(stack.wiring.order)), "down") as view:
+            tf.destroy(view.on_event)
+        left = stack.target.leftovers(stack)
+        if left:
+            raise StackctlError("destroy finished but these are still there:\n" + "\n".join(f"  {x}" for x in left),
+                                f"stop them by hand; the workdir {workdir.root} is kept for inspection")
+        shutil.rmtree(workdir.root)
+        secret_store.forget(stack.name)
+        console.print(f"stack {stack.name} destroyed in {time.monotonic() - started:.1f}s; "
+                      "no process left, every port closed")
+
+
+def _require_up(workdir: Workdir) -> None:
+    if not (workdir.tf_dir / "terraform.tfstate").exists() and not (workdir.tf_dir / ".terraform").exists():
+        raise InputError(f"stack {workdir.name} has not been brought up", "run `stackctl up FILE` first")

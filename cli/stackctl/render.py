@@ -1,0 +1,146 @@
+"""Render a stack into a self-contained Terraform root: templates for structure, tfvars for values.
+
+User values never enter a template: they go to terraform.tfvars.json (literals only), secrets to
+TF_VAR_* in the runner's environment. Module code is copied in, so the root works on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from . import resources
+from .stack import Stack
+
+HCL_TYPES = {"string": "string", "integer": "number", "number": "number", "boolean": "bool",
+             "port": "number", "secret": "string"}
+RENDERED_FILES = ("versions.tf", "variables.tf", "main.tf", "outputs.tf")
+
+
+@dataclass
+class RootVariable:
+    name: str
+    type: str
+    description: str
+    sensitive: bool = False
+
+
+@dataclass
+class Rendered:
+    root: Path
+    tfvars: dict[str, Any]
+    secret_env: dict[str, str] = field(default_factory=dict)  # TF_VAR_* for the runner only
+
+
+def _hcl_string(value: str) -> str:
+    # json.dumps gives a valid HCL quoted string; escape template sequences so nothing is interpolated
+    return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
+
+
+def _aligned(pairs: list[tuple[str, str]]) -> list[str]:
+    """`name = value` lines with the `=` aligned, as `terraform fmt` writes them."""
+    width = max((len(k) for k, _ in pairs), default=0)
+    return [f"{k.ljust(width)} = {v}" for k, v in pairs]
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resources.templates_dir())),
+        undefined=jinja2.StrictUndefined,  # a missing value is an error, not silently broken HCL
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["hcl_string"] = _hcl_string
+    return env
+
+
+def input_variable(instance: str, name: str) -> str:
+    return f"{instance}__{name}"
+
+
+def build(stack: Stack) -> tuple[dict[str, Any], Rendered]:
+    """The template context plus the values; nothing is written yet."""
+    target = stack.target
+    variables = [RootVariable("stack_name", "string", "Name of the stack (metadata.name)")]
+    tfvars: dict[str, Any] = {"stack_name": stack.name}
+    secret_env: dict[str, str] = {}
+    modules, outputs = [], []
+
+    for inst in stack.wiring.order:
+        comp = stack.components[inst]
+        contract = comp.contract
+        args: list[tuple[str, str]] = [("stack", "var.stack_name"), ("instance", json.dumps(inst))]
+        for extra_arg, expr in target.module_arguments(inst):
+            args.append((extra_arg, expr))
+        for name, spec in contract.inputs.items():
+            var = input_variable(inst, name)
+            variables.append(RootVariable(var, HCL_TYPES[spec.type], f"{inst}: {spec.description}", spec.sensitive))
+            args.append((name, f"var.{var}"))
+            if spec.sensitive:
+                secret_env[f"TF_VAR_{var}"] = comp.secret_values[name]
+            else:
+                tfvars[var] = comp.values[name]
+        wire_args = []
+        for wire in stack.wiring.wires_into(inst):
+            for variable, output in wire.variables().items():
+                wire_args.append((variable, f"module.{wire.provider}.{output}"))
+        modules.append({
+            "instance": inst,
+            "component": contract.name,
+            "title": contract.title,
+            "arguments": _aligned(args) + ([""] + _aligned(wire_args) if wire_args else []),
+            "depends_on": [f"module.{d}" for d in stack.wiring.depends_on.get(inst, [])],
+        })
+        exposed = contract.outputs()
+        if exposed:
+            outputs.append({
+                "instance": inst,
+                "component": contract.name,
+                "fields": _aligned([(o, f"module.{inst}.{o}") for o in sorted(exposed)]),
+                "sensitive": any(exposed.values()),
+            })
+
+    for var in target.root_variables():
+        variables.append(var)
+    tfvars.update(target.root_values(stack))
+    context = {
+        "stack_name": stack.name,
+        "backend": target.backend_block(stack),
+        "variables": variables,
+        "modules": modules,
+        "outputs": outputs,
+    }
+    return context, Rendered(root=stack.workdir.tf_dir, tfvars=tfvars, secret_env=secret_env)
+
+
+def render(stack: Stack, out: Path | None = None) -> Rendered:
+    context, rendered = build(stack)
+    root = (out or stack.workdir.tf_dir).resolve()
+    rendered.root = root
+    root.mkdir(parents=True, exist_ok=True)
+    env = _environment()
+    for name in RENDERED_FILES:
+        text = env.get_template(f"{name}.j2").render(**context)
+        (root / name).write_text(text)
+    (root / "terraform.tfvars.json").write_text(json.dumps(rendered.tfvars, indent=2, sort_keys=True) + "\n")
+    _copy_modules(stack, root / "modules")
+    return rendered
+
+
+def _copy_modules(stack: Stack, dest: Path) -> None:
+    """Copy each used component's target module; stale copies of removed components go away."""
+    wanted = {c.contract.name: c.contract.module_dir(stack.target.kind) for c in stack.components.values()}
+    if dest.is_dir():
+        for old in dest.iterdir():
+            if old.name not in wanted:
+                shutil.rmtree(old)
+    for name, src in wanted.items():
+        target = dest / name
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__", ".terraform*", "*.tfstate*"))

@@ -1,0 +1,56 @@
+"""Secret values: generated ones kept outside the workdir, referenced ones resolved at run time.
+
+Secrets reach Terraform only as TF_VAR_* in the runner's environment, and every value is added to
+the redaction list so logs, errors and --json never show it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as _random
+from pathlib import Path
+
+from . import paths
+from .errors import InputError
+
+MASK = "***"
+
+
+def _store_path(stack: str) -> Path:
+    return paths.secrets_home() / f"{stack}.json"
+
+
+def generated(stack: str, key: str) -> str:
+    """A random secret created once per stack and key, kept 0600 under <home>/secrets/."""
+    path = _store_path(stack)
+    values = json.loads(path.read_text()) if path.is_file() else {}
+    if key not in values:
+        values[key] = _random.token_urlsafe(18)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(values, f)
+        tmp.replace(path)
+    return values[key]
+
+
+def forget(stack: str) -> None:
+    _store_path(stack).unlink(missing_ok=True)
+
+
+def resolve_ref(ref: str, where: str) -> str:
+    scheme, _, name = ref.partition(":")
+    if scheme == "env":
+        value = os.environ.get(name)
+        if value is None:
+            raise InputError(f"{where}: secret {ref} is not set", f"export {name}=... before running stackctl")
+        return value
+    raise InputError(f"{where}: unknown secret scheme {scheme!r}", "use env:VARIABLE_NAME")
+
+
+def redact(text: str, values: list[str]) -> str:
+    for value in sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text

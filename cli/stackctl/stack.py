@@ -1,0 +1,112 @@
+"""A loaded stack: manifest + catalog + wiring + target + workdir, and its resolved input values."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import secrets
+from .catalog import Catalog, Contract, load_catalog
+from .manifest import ComponentSpec, LoadedManifest, load_manifest
+from .targets import Target, get_target
+from .wiring import Wiring, resolve
+from .workdir import StackRecord, Workdir, allocate_ports
+
+
+@dataclass
+class ComponentInstance:
+    instance: str
+    spec: ComponentSpec
+    contract: Contract
+    values: dict[str, Any] = field(default_factory=dict)  # literal inputs (tfvars)
+    secret_values: dict[str, str] = field(default_factory=dict)  # secret inputs (TF_VAR_* only)
+
+    @property
+    def version(self) -> str:
+        return self.spec.version or self.contract.version
+
+    def requirements(self) -> list[str]:
+        if self.contract.runtime is None:
+            return []
+        return [r.replace("{version}", self.version) for r in self.contract.runtime.requirements]
+
+
+@dataclass
+class Stack:
+    loaded: LoadedManifest
+    catalog: Catalog
+    wiring: Wiring
+    target: Target
+    workdir: Workdir
+    components: dict[str, ComponentInstance]
+
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+    @property
+    def secrets(self) -> list[str]:
+        return [v for c in self.components.values() for v in c.secret_values.values()]
+
+    def manifest_sha256(self) -> str:
+        return hashlib.sha256(self.loaded.path.read_bytes()).hexdigest()
+
+    def record(self) -> StackRecord:
+        existing = self.workdir.load_record()
+        if existing is not None:
+            existing.manifest_path = str(self.loaded.path.resolve())
+            existing.manifest_sha256 = self.manifest_sha256()
+            existing.components = {i: c.contract.name for i, c in self.components.items()}
+            existing.ttl = self.loaded.manifest.metadata.ttl
+            return existing
+        return StackRecord(
+            name=self.name,
+            manifest_path=str(self.loaded.path.resolve()),
+            manifest_sha256=self.manifest_sha256(),
+            target=self.target.kind,
+            backend=self.loaded.manifest.backend.kind,
+            identity=self.target.identity(),
+            ttl=self.loaded.manifest.metadata.ttl,
+            components={i: c.contract.name for i, c in self.components.items()},
+        )
+
+    def resolve_values(self) -> StackRecord:
+        """Fill every input: manifest value, kept or newly allocated port, generated secret, default.
+
+        Ports are remembered in the record so a second `up` renders the same root (no changes).
+        """
+        record = self.record()
+        wanted = [(i, n) for i, c in self.components.items() for n, s in c.contract.inputs.items()
+                  if s.type == "port" and n not in c.spec.with_ and n not in record.ports.get(i, {})]
+        for (inst, name), port in zip(wanted, allocate_ports(len(wanted))):
+            record.ports.setdefault(inst, {})[name] = port
+        for inst, comp in self.components.items():
+            for name, spec in comp.contract.inputs.items():
+                given = comp.spec.with_.get(name)
+                if spec.type == "secret":
+                    if given is not None:
+                        where = self.loaded.where("components", inst, "with", name)
+                        comp.secret_values[name] = secrets.resolve_ref(given["secret"], where)
+                    elif spec.generate:
+                        comp.secret_values[name] = secrets.generated(self.name, f"{inst}.{name}")
+                    else:
+                        comp.secret_values[name] = spec.default
+                elif given is not None:
+                    comp.values[name] = given
+                elif spec.type == "port":
+                    comp.values[name] = record.ports[inst][name]
+                else:
+                    comp.values[name] = spec.default
+        return record
+
+
+def load_stack(path: Path, catalog: Catalog | None = None) -> Stack:
+    catalog = catalog or load_catalog()
+    loaded = load_manifest(path, catalog)
+    wiring = resolve(loaded, catalog)
+    components = {inst: ComponentInstance(inst, spec, catalog[spec.use])
+                  for inst, spec in loaded.manifest.components.items()}
+    workdir = Workdir(loaded.name)
+    return Stack(loaded, catalog, wiring, get_target(loaded.manifest.target.kind), workdir, components)

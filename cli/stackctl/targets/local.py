@@ -1,0 +1,127 @@
+"""The local target: components run as supervised processes on this machine, no provider needed.
+
+Each module gets a `runtime` object (interpreter, run dir, log file, requirements); its
+`terraform_data` provisioners call `python -m stackctl.runtime start|stop`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import shutil
+import socket
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from ..workdir import port_is_open
+from .base import Check, RootVariable, Target
+
+
+def process_status(run_dir):
+    # imported on use: the supervisor is only needed once a stack runs, not for validate/render
+    from ..runtime.supervisor import process_status as status
+
+    return status(run_dir)
+
+if TYPE_CHECKING:
+    from ..stack import Stack
+
+
+class LocalTarget(Target):
+    kind = "local"
+
+    def module_arguments(self, instance: str) -> list[tuple[str, str]]:
+        return [("runtime", f"var.runtime[{json.dumps(instance)}]")]
+
+    def root_variables(self) -> list[RootVariable]:
+        return [RootVariable(
+            "runtime",
+            "map(object({\n    python       = string\n    run_dir      = string\n"
+            "    log_file     = string\n    requirements = list(string)\n  }))",
+            "Local target: per component, the supervisor's interpreter, run dir, log file and requirements",
+        )]
+
+    def root_values(self, stack: Stack) -> dict[str, Any]:
+        return {"runtime": {
+            inst: {
+                "python": sys.executable,
+                "run_dir": str(stack.workdir.run_dir(inst)),
+                "log_file": str(stack.workdir.log_file(inst)),
+                "requirements": comp.requirements(),
+            }
+            for inst, comp in stack.components.items()
+        }}
+
+    def identity(self) -> str:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+
+    def preflight(self, stack: Stack) -> list[Check]:
+        free = shutil.disk_usage(stack.workdir.root.parent if stack.workdir.root.parent.exists() else "/").free
+        checks = [Check("disk space", "OK" if free > 2 * 2**30 else "NO", f"{free / 2**30:.1f} GiB free",
+                        "free at least 2 GiB for component environments and data")]
+        return checks
+
+    def prepare(self, stack: Stack, console) -> None:
+        """Build (or find cached) each component's virtualenv, with progress: the slow part of a cold up."""
+        from ..runtime import envs
+
+        wanted: dict[tuple[str, ...], list[str]] = {}
+        for inst, comp in stack.components.items():
+            if comp.requirements():
+                wanted.setdefault(tuple(comp.requirements()), []).append(inst)
+        todo = {reqs: insts for reqs, insts in wanted.items() if not envs.is_ready(list(reqs))}
+        for reqs, insts in wanted.items():
+            if reqs not in todo:
+                console.print(f"  environment for {', '.join(insts)}: cached")
+        if not todo:
+            return
+
+        def build(item):
+            reqs, insts = item
+            started = time.monotonic()
+            envs.ensure_env(list(reqs))
+            return insts, time.monotonic() - started
+
+        with console.status(f"building {len(todo)} component environment(s) (first run only)…"):
+            with ThreadPoolExecutor(max_workers=min(3, len(todo))) as pool:
+                for insts, seconds in pool.map(build, todo.items()):
+                    console.print(f"  environment for {', '.join(insts)}: built in {seconds:.0f}s")
+
+    def drifted(self, stack: Stack) -> list[str]:
+        """Components Terraform believes are up whose process is gone: replace them on the next up."""
+        return [inst for inst in stack.components
+                if (stack.workdir.run_dir(inst) / "pid").exists()
+                and process_status(stack.workdir.run_dir(inst))["state"] != "running"]
+
+    def leftovers(self, stack: Stack) -> list[str]:
+        left = []
+        for inst in stack.components:
+            status = process_status(stack.workdir.run_dir(inst))
+            if status["state"] == "running":
+                left.append(f"{inst}: process {status['pid']} still running")
+        record = stack.workdir.load_record()
+        for inst, ports in (record.ports if record else {}).items():
+            for name, port in ports.items():
+                if port_is_open(port):
+                    left.append(f"{inst}: port {port} ({name}) still open")
+        return left
+
+    def component_status(self, stack: Stack, instance: str) -> dict[str, Any]:
+        run_dir = stack.workdir.run_dir(instance)
+        status = process_status(run_dir)
+        pid_file = run_dir / "pid"
+        started = pid_file.stat().st_mtime if status["state"] == "running" and pid_file.exists() else None
+        return {
+            "state": status["state"],
+            "pid": status["pid"],
+            "uptime_s": round(time.time() - started, 1) if started else None,
+            "log": str(stack.workdir.log_file(instance)),
+        }
+
+    def smoke_python(self, stack: Stack, instance: str) -> str:
+        from ..runtime import envs
+
+        reqs = stack.components[instance].requirements()
+        return str(envs.ensure_env(reqs) / "bin" / "python") if reqs else sys.executable

@@ -1,0 +1,134 @@
+"""Resolve each component's required capabilities to a provider, and order the stack as a DAG.
+
+A required capability is satisfied by an explicit `connect`, else by exactly one other instance
+in the stack that provides it, else (optional requirements only) left unwired. Zero or several
+candidates, and cycles, are errors that name the candidates and the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
+
+from .catalog import Catalog, capabilities
+from .errors import Problem, WiringError
+from .manifest import LoadedManifest
+
+
+@dataclass(frozen=True)
+class Wire:
+    consumer: str  # instance that requires the capability
+    capability: str
+    provider: str  # instance that provides it
+    outputs: dict[str, str]  # capability field -> provider module output
+
+    def variables(self) -> dict[str, str]:
+        """Consumer module variable -> provider module output."""
+        return {f"{self.capability}_{fld}": out for fld, out in self.outputs.items()}
+
+
+@dataclass
+class Wiring:
+    order: list[str]  # instances, providers before consumers
+    wires: list[Wire] = field(default_factory=list)
+    depends_on: dict[str, list[str]] = field(default_factory=dict)
+
+    def wires_into(self, instance: str) -> list[Wire]:
+        return [w for w in self.wires if w.consumer == instance]
+
+    def unwired_optional(self, instance: str, catalog: Catalog, loaded: LoadedManifest) -> list[str]:
+        contract = catalog[loaded.manifest.components[instance].use]
+        wired = {w.capability for w in self.wires_into(instance)}
+        return [cap for cap in contract.requires if cap not in wired]
+
+
+def resolve(loaded: LoadedManifest, catalog: Catalog) -> Wiring:
+    comps = loaded.manifest.components
+    providers: dict[str, list[str]] = {}
+    for inst, spec in comps.items():
+        for cap in catalog[spec.use].provides:
+            providers.setdefault(cap, []).append(inst)
+
+    wires, problems = [], []
+    for inst, spec in comps.items():
+        contract = catalog[spec.use]
+        for cap, req in contract.requires.items():
+            fld = f"components.{inst}"
+            if cap in spec.connect:
+                provider = spec.connect[cap]
+                if cap not in catalog[comps[provider].use].provides:
+                    problems.append(Problem(loaded.where("components", inst, "connect", cap), f"{fld}.connect.{cap}",
+                                            f"{provider} ({comps[provider].use}) does not provide {cap}",
+                                            _candidates_hint(cap, providers, inst, catalog)))
+                    continue
+            else:
+                candidates = [p for p in providers.get(cap, []) if p != inst]
+                if len(candidates) == 1:
+                    provider = candidates[0]
+                elif not candidates:
+                    if req.optional:
+                        continue
+                    problems.append(Problem(loaded.where("components", inst), fld,
+                                            f"{spec.use} requires {cap} ({capabilities()[cap].description}) "
+                                            "and nothing in the stack provides it",
+                                            _candidates_hint(cap, providers, inst, catalog)))
+                    continue
+                else:
+                    problems.append(Problem(loaded.where("components", inst), fld,
+                                            f"{cap} is ambiguous: {', '.join(candidates)} all provide it",
+                                            f"add `connect: {{{cap}: {candidates[0]}}}` to {inst}"))
+                    continue
+            outputs = catalog[comps[provider].use].provides[cap]
+            wires.append(Wire(inst, cap, provider, dict(outputs)))
+    if problems:
+        raise WiringError(problems, source=loaded.doc.display)
+
+    graph: dict[str, set[str]] = {inst: set(spec.depends_on) for inst, spec in comps.items()}
+    for w in wires:
+        graph[w.consumer].add(w.provider)
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as err:
+        cycle = err.args[1]
+        raise WiringError([Problem(loaded.where("components", cycle[0]), f"components.{cycle[0]}",
+                                   f"wiring cycle: {' -> '.join(cycle)}",
+                                   "remove a depends_on or connect so the components form a DAG")],
+                          source=loaded.doc.display) from None
+    return Wiring(order=order, wires=wires, depends_on={i: list(s.depends_on) for i, s in comps.items()})
+
+
+def _candidates_hint(cap: str, providers: dict[str, list[str]], inst: str, catalog: Catalog) -> str:
+    in_stack = [p for p in providers.get(cap, []) if p != inst]
+    if in_stack:
+        return f"connect it to one of: {', '.join(in_stack)}"
+    offered = catalog.providers_of(cap)
+    if offered:
+        return f"add a component that provides {cap}: {', '.join(offered)}"
+    return f"no catalog component provides {cap} yet"
+
+
+def mermaid(loaded: LoadedManifest, catalog: Catalog, wiring: Wiring) -> str:
+    lines = ["flowchart LR"]
+    comps = loaded.manifest.components
+    for inst in wiring.order:
+        lines.append(f'  {inst}["{inst}<br/>{comps[inst].use}"]')
+    for w in wiring.wires:
+        lines.append(f"  {w.provider} -->|{w.capability}| {w.consumer}")
+    for inst, deps in wiring.depends_on.items():
+        for dep in deps:
+            lines.append(f"  {dep} -.->|depends_on| {inst}")
+    return "\n".join(lines) + "\n"
+
+
+def dot(loaded: LoadedManifest, catalog: Catalog, wiring: Wiring) -> str:
+    comps = loaded.manifest.components
+    lines = [f'digraph "{loaded.name}" {{', "  rankdir=LR;", "  node [shape=box];"]
+    for inst in wiring.order:
+        lines.append(f'  "{inst}" [label="{inst}\\n{comps[inst].use}"];')
+    for w in wiring.wires:
+        lines.append(f'  "{w.provider}" -> "{w.consumer}" [label="{w.capability}"];')
+    for inst, deps in wiring.depends_on.items():
+        for dep in deps:
+            lines.append(f'  "{dep}" -> "{inst}" [label="depends_on", style=dashed];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,119 @@
+"""A stack's workdir under stackctl's home: the rendered root, state, logs, run dirs, its record, its lock.
+
+    <home>/stacks/<name>/stack.json     the record: manifest path and hash, target, ports, times
+    <home>/stacks/<name>/tf/            the rendered Terraform root (and local state)
+    <home>/stacks/<name>/run/<inst>/    each local component's pid file and data
+    <home>/stacks/<name>/logs/<inst>.log
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import paths
+from .errors import LockError
+
+
+@dataclass
+class StackRecord:
+    name: str
+    manifest_path: str
+    manifest_sha256: str
+    target: str
+    backend: str = "local"
+    identity: str = ""
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    ttl: str | None = None
+    state: str = "rendered"  # rendered | applying | up | failed | destroying
+    ports: dict[str, dict[str, int]] = field(default_factory=dict)  # instance -> input -> port
+    components: dict[str, str] = field(default_factory=dict)  # instance -> component
+
+
+class Workdir:
+    def __init__(self, name: str, root: Path | None = None):
+        self.name = name
+        self.root = root or paths.stack_workdir(name)
+
+    @property
+    def tf_dir(self) -> Path:
+        return self.root / "tf"
+
+    @property
+    def record_path(self) -> Path:
+        return self.root / "stack.json"
+
+    def run_dir(self, instance: str) -> Path:
+        return self.root / "run" / instance
+
+    def log_file(self, instance: str) -> Path:
+        return self.root / "logs" / f"{instance}.log"
+
+    def exists(self) -> bool:
+        return self.record_path.is_file()
+
+    def load_record(self) -> StackRecord | None:
+        try:
+            return StackRecord(**json.loads(self.record_path.read_text()))
+        except FileNotFoundError:
+            return None
+
+    def save_record(self, record: StackRecord) -> None:
+        record.updated_at = time.time()
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.record_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(record), indent=2, sort_keys=True))
+        tmp.replace(self.record_path)  # atomic: `stackctl ls` never reads half a record
+
+    @contextlib.contextmanager
+    def lock(self, command: str):
+        """Exclusive, non-blocking: a second `up`/`down` of the same stack fails fast, naming the holder."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / ".lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = Path(path).read_text().strip() or "another stackctl process"
+                raise LockError(f"stack {self.name!r} is being changed right now by {holder}",
+                                "wait for that run to finish; the lock is released when its process exits") from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid {os.getpid()} (stackctl {command}, since {time.strftime('%H:%M:%S')})".encode())
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock, also when the process dies
+
+
+def all_workdirs() -> list[Workdir]:
+    root = paths.stacks_home()
+    if not root.is_dir():
+        return []
+    return [Workdir(p.name) for p in sorted(root.iterdir()) if (p / "stack.json").is_file()]
+
+
+def allocate_ports(count: int) -> list[int]:
+    """Free TCP ports on 127.0.0.1, distinct from each other (all sockets held until all are found)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
