@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__, lifecycle, resources
+from . import __version__, resources
 from .errors import InputError, StackctlError
 
 app = typer.Typer(
@@ -41,7 +41,7 @@ JunitOpt = Annotated[Optional[Path], typer.Option("--junit", help="Write smoke t
 
 def _console(json_mode: bool) -> Console:
     # with --json, stdout carries only the JSON document; progress goes to stderr
-    return Console(stderr=json_mode, highlight=False)
+    return Console(stderr=json_mode, highlight=False, soft_wrap=True)
 
 
 def _emit_json(data) -> None:
@@ -72,7 +72,9 @@ def _load(ref: Optional[str]):
     return load_stack(_stack_path(ref))
 
 
-def _options(yes: bool, tf_binary: Optional[str], console: Console) -> lifecycle.Options:
+def _options(yes: bool, tf_binary: Optional[str], console: Console):
+    from . import lifecycle
+
     interactive = sys.stdin.isatty() and console.is_terminal
     return lifecycle.Options(yes=yes, tf_binary=tf_binary,
                              confirm=(lambda q: typer.confirm(q + "?", default=False)) if interactive else None)
@@ -190,6 +192,8 @@ def check(stack: StackArg = None, json_out: JsonOpt = False):
 
     Example: stackctl check stacks/local.yaml
     """
+    from . import lifecycle
+
     s = _load(stack)
     console = _console(json_out)
     checks = s.target.preflight(s)
@@ -204,6 +208,8 @@ def plan(stack: StackArg = None, tf_binary: TfOpt = None, json_out: JsonOpt = Fa
 
     Example: stackctl plan stacks/local.yaml
     """
+    from . import lifecycle
+
     s = _load(stack)
     console = _console(json_out)
     result = lifecycle.plan(s, console, _options(False, tf_binary, console))
@@ -221,6 +227,8 @@ def up(stack: StackArg = None, yes: YesOpt = False, junit: JunitOpt = None, tf_b
     Running it again on a stack that is up changes nothing and re-runs the smoke tests.
     Example: stackctl up stacks/local.yaml --yes --junit smoke.xml
     """
+    from . import lifecycle
+
     from . import smoke
 
     s = _load(stack)
@@ -241,6 +249,8 @@ def test(stack: StackArg = None, junit: JunitOpt = None, tf_binary: TfOpt = None
 
     Example: stackctl test stacks/local.yaml --junit smoke.xml
     """
+    from . import lifecycle
+
     from . import smoke
     from .errors import SmokeFailed
 
@@ -262,6 +272,8 @@ def status(stack: StackArg = None, tf_binary: TfOpt = None, json_out: JsonOpt = 
 
     Example: stackctl status --json
     """
+    from . import lifecycle
+
     s = _load(stack)
     info = lifecycle.status(s, _options(False, tf_binary, Console()))
     if json_out:
@@ -287,6 +299,8 @@ def outputs(stack: StackArg = None, show_secrets: Annotated[bool, typer.Option(
 
     Example: stackctl outputs --json | jq -r .tracking.tracking_url
     """
+    from . import lifecycle
+
     s = _load(stack)
     s.resolve_values()
     values = lifecycle.masked(s, lifecycle.outputs(s, _options(False, tf_binary, Console())), show_secrets)
@@ -304,6 +318,8 @@ def down(stack: StackArg = None, yes: YesOpt = False, tf_binary: TfOpt = None, j
 
     Example: stackctl down stacks/local.yaml --yes
     """
+    from . import lifecycle
+
     s = _load(stack)
     console = _console(json_out)
     lifecycle.down(s, console, _options(yes, tf_binary, console))
@@ -344,7 +360,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except StackctlError as err:
-        Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(str(err))}")
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {escape(str(err))}")
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")

@@ -117,7 +117,7 @@ class Contract(_Strict):
 
 @cache
 def capabilities() -> dict[str, Capability]:
-    path = resources.modules_dir() / "capabilities.yaml"
+    path = resources.capabilities_file()
     doc = yamlsrc.load(path, what="capabilities file")
     try:
         return {name: Capability.model_validate(spec) for name, spec in doc.data.items()}
@@ -187,9 +187,12 @@ class Catalog:
         return [n for n, c in sorted(self.contracts.items()) if capability in c.provides]
 
 
-@cache
 def load_catalog(modules_dir: Path | None = None) -> Catalog:
-    root = modules_dir or resources.modules_dir()
+    return _load_catalog(modules_dir or resources.modules_dir())
+
+
+@cache
+def _load_catalog(root: Path) -> Catalog:
     if not root.is_dir():
         raise CatalogError(f"no component modules at {root}", "reinstall stackctl: its wheel ships modules/")
     contracts = {}

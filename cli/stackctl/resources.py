@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -18,7 +19,13 @@ def bundle_root() -> Path:
 
 
 def modules_dir() -> Path:
-    return bundle_root() / "modules"
+    """Component modules; STACKCTL_MODULES_DIR points stackctl at another catalog (your own components)."""
+    override = os.environ.get("STACKCTL_MODULES_DIR")
+    return Path(override).resolve() if override else bundle_root() / "modules"
+
+
+def capabilities_file() -> Path:
+    return bundle_root() / "modules" / "capabilities.yaml"
 
 
 def templates_dir() -> Path:

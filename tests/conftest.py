@@ -1,0 +1,47 @@
+"""Shared fixtures: an isolated stackctl home per test, and the small test catalog."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE_CATALOG = REPO / "tests" / "fixtures" / "catalog"
+
+
+@pytest.fixture(autouse=True)
+def stackctl_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "stackctl-home"
+    monkeypatch.setenv("STACKCTL_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def fixture_catalog(monkeypatch) -> Path:
+    """Point stackctl at tests/fixtures/catalog: tiny components whose modules need no servers."""
+    monkeypatch.setenv("STACKCTL_MODULES_DIR", str(FIXTURE_CATALOG))
+    return FIXTURE_CATALOG
+
+
+@pytest.fixture
+def write(tmp_path, monkeypatch):
+    """Write a manifest into the test's cwd and return its relative path (errors show it as typed)."""
+    monkeypatch.chdir(tmp_path)
+
+    def _write(text: str, name: str = "stack.yaml") -> Path:
+        path = Path(name)
+        path.write_text(text)
+        return path
+
+    return _write
+
+
+def run_cli(*args: str, env: dict | None = None):
+    """Run the real console entry point in-process and capture what a user would see."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "stackctl.app", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)
