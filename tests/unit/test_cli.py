@@ -1,0 +1,105 @@
+"""The CLI surface: help with examples, exit codes, init, catalog, --json."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+
+COMMANDS = ["init", "catalog", "validate", "graph", "render", "check", "plan", "up", "status", "outputs", "test",
+            "down", "ls"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command):
+    result = run_cli(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Example" in result.stdout, result.stdout
+
+
+def test_no_arguments_shows_help():
+    result = run_cli()
+    assert "Usage" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_command_is_usage_error():
+    result = run_cli("upp")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_init_scaffolds_a_valid_manifest(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("init", "demo", "-o", "demo.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "name: demo" in (tmp_path / "demo.yaml").read_text()
+    assert run_cli("validate", "demo.yaml").returncode == 0
+    again = run_cli("init", "demo", "-o", "demo.yaml")
+    assert again.returncode == 2
+    assert "demo.yaml already exists" in again.stderr
+    assert "--force" in again.stderr
+
+
+def test_init_rejects_bad_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("init", "Bad_Name")
+    assert result.returncode == 2
+    assert "'Bad_Name' is not a valid stack name" in result.stderr
+
+
+def test_catalog_json_lists_components_and_targets():
+    result = run_cli("catalog", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {c["name"]: c for c in json.loads(result.stdout)}
+    assert rows["mlflow"]["provides"] == ["experiment_tracking", "model_registry"]
+    assert rows["mlflow"]["requires"] == {"object_store": {"optional": False}, "database": {"optional": True}}
+    assert "local" in rows["seaweedfs"]["targets"]
+
+
+def test_catalog_table():
+    result = run_cli("catalog")
+    assert result.returncode == 0
+    assert "mlflow" in result.stdout and "seaweedfs" in result.stdout
+
+
+def test_bundled_stacks_validate():
+    for name in ("local", "local-postgres"):
+        result = run_cli("validate", name)
+        assert result.returncode == 0, result.stderr
+
+
+def test_default_stack_is_local():
+    result = run_cli("validate", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["stack"] == "local"
+
+
+def test_unknown_stack_reference():
+    result = run_cli("status", "no-such-stack")
+    assert result.returncode == 2
+    assert "no such manifest file, and no stack of that name is up" in result.stderr
+
+
+def test_outputs_of_a_stack_never_up(write, fixture_catalog):
+    path = write("apiVersion: stackctl/v1\nkind: Stack\nmetadata: {name: x}\ntarget: {kind: local}\n"
+                 "components:\n  s: {use: store}\n")
+    result = run_cli("outputs", str(path))
+    assert result.returncode == 2
+    assert "stack x has not been brought up" in result.stderr
+
+
+def test_down_of_absent_stack_is_a_no_op(write, fixture_catalog):
+    path = write("apiVersion: stackctl/v1\nkind: Stack\nmetadata: {name: x}\ntarget: {kind: local}\n"
+                 "components:\n  s: {use: store}\n")
+    result = run_cli("down", str(path), "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "stack x is not up" in result.stdout
+
+
+def test_ls_empty():
+    result = run_cli("ls", "--json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == []
