@@ -37,9 +37,8 @@ class Options:
 def runner(stack: Stack, rendered_root: Path, opts: Options) -> terraform.Terraform:
     env = {f"TF_VAR_{terraform_var}": value
            for terraform_var, value in _secret_vars(stack).items()}
-    tf = terraform.Terraform(rendered_root, terraform.find_binary(opts.tf_binary), env=env, redact=stack.secrets)
-    terraform.cli_config(tf, os.environ.get("STACKCTL_PROVIDER_MIRROR"))
-    return tf
+    return terraform.Terraform(rendered_root, terraform.find_binary(opts.tf_binary), env=env, redact=stack.secrets,
+                               mirror_dir=os.environ.get("STACKCTL_PROVIDER_MIRROR"))
 
 
 def _secret_vars(stack: Stack) -> dict[str, str]:
@@ -79,6 +78,7 @@ def plan(stack: Stack, console: Console, opts: Options) -> terraform.PlanResult:
         tf = runner(stack, rendered.root, opts)
         tf.init()
         result = tf.plan(replace=stack.target.replace_addresses(stack.target.drifted(stack)))
+        terraform.discard_plan(result.path)  # shown, not applied: `up` plans afresh
         print_plan(console, result)
         return result
 
@@ -100,12 +100,19 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
             console.print(f"  drift: {', '.join(drifted)} stopped outside stackctl; restarting")
         result = tf.plan(replace=stack.target.replace_addresses(drifted))
         print_plan(console, result)
-        if result.has_changes:
-            _confirm(opts, f"apply these changes to stack {stack.name}")
+        if not result.has_changes:
+            terraform.discard_plan(result.path)
+        else:
+            try:
+                _confirm(opts, f"apply these changes to stack {stack.name}")
+            except InputError:
+                terraform.discard_plan(result.path)
+                raise
             record.state = "applying"
             stack.workdir.save_record(record)
             try:
                 with ApplyView(console, list(stack.wiring.order), "up") as view:
+                    tf.notify = view.notice
                     tf.apply(result.path, view.on_event)
             except TerraformError as err:
                 record.state = "failed"

@@ -1,0 +1,422 @@
+"""Thin runner over the `terraform` (or `tofu`) binary: JSON events, plan JSON, outputs, graceful cancel.
+
+Every run is `BIN -chdir=WORKDIR <cmd> ...` in its own session, so a terminal Ctrl-C reaches only
+stackctl; we then forward one SIGINT and wait, which lets Terraform save state and release its lock.
+Every text we show or raise goes through `redact()` first: secrets reach Terraform as env vars
+and a provisioner may echo them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stackctl.errors import InputError, Interrupted, LockError, TerraformError, ToolMissingError
+
+Event = dict[str, Any]
+EventHandler = Callable[[Event], None]
+
+PLAN_FILE = "tfplan"
+CLI_CONFIG_NAME = ".terraformrc.stackctl"
+MASK = "***"
+INSTALL_HINT = (
+    "install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) or OpenTofu, "
+    "or set STACKCTL_TF_BINARY to the binary's path"
+)
+_LOCK_SUMMARY = "Error acquiring the state lock"
+_STOP_GRACE = 2.0  # seconds to keep draining pipes after exit (a grandchild may still hold them)
+
+
+def find_binary(explicit: str | None = None) -> str:
+    """--tf-binary, then $STACKCTL_TF_BINARY, then `terraform`, then `tofu` on PATH."""
+    for source, value in (
+        ("--tf-binary", explicit),
+        ("STACKCTL_TF_BINARY", os.environ.get("STACKCTL_TF_BINARY")),
+    ):
+        if value:
+            found = shutil.which(os.path.expanduser(value))
+            if not found:
+                raise ToolMissingError(f"{source} is {value!r}, which is not an executable", INSTALL_HINT)
+            return found
+    for name in ("terraform", "tofu"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise ToolMissingError("neither terraform nor tofu was found on PATH", INSTALL_HINT)
+
+
+def cli_config(workdir: str | Path, mirror_dir: str | None = None) -> Path | None:
+    """Write our own CLI config into the workdir when a provider mirror is configured.
+
+    Returns its path (for TF_CLI_CONFIG_FILE) or None; the user's ~/.terraformrc is never touched.
+    """
+    mirror = mirror_dir or os.environ.get("STACKCTL_PROVIDER_MIRROR")
+    path = Path(workdir) / CLI_CONFIG_NAME
+    if not mirror:
+        path.unlink(missing_ok=True)  # a mirror dropped from the settings must stop applying
+        return None
+    mirror_path = Path(mirror).expanduser().resolve()
+    if not mirror_path.is_dir():
+        raise InputError(
+            f"provider mirror {mirror_path} is not a directory",
+            "fill it with `terraform providers mirror DIR`, or unset STACKCTL_PROVIDER_MIRROR",
+        )
+    quoted = json.dumps(str(mirror_path)).replace("${", "$${").replace("%{", "%%{")  # HCL string
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Written by stackctl for its own runs (TF_CLI_CONFIG_FILE); not read otherwise.\n"
+        "provider_installation {\n"
+        "  filesystem_mirror {\n"
+        f"    path    = {quoted}\n"
+        '    include = ["registry.terraform.io/*/*"]\n'
+        "  }\n"
+        "}\n"
+    )
+    return path
+
+
+def discard_plan(plan_path: str | Path) -> None:
+    """Remove a saved plan and its private directory (plans hold secret variable values)."""
+    path = Path(plan_path)
+    path.unlink(missing_ok=True)
+    if path.parent.name.startswith("stackctl-plan-"):
+        shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def change_kind(actions: Iterable[str]) -> str:
+    """resource_changes actions -> create | update | delete | replace | forget | no-op | read."""
+    acts = tuple(actions)
+    if set(acts) == {"create", "delete"}:
+        return "replace"
+    return acts[0] if len(acts) == 1 else "+".join(acts)
+
+
+@dataclass
+class PlanResult:
+    path: Path
+    changes: list[tuple[str, tuple[str, ...]]]  # (address, actions), no-op and read left out
+    has_changes: bool  # Terraform's verdict (-detailed-exitcode): output-only changes count too
+
+    @property
+    def summary(self) -> dict[str, int]:
+        kinds = [change_kind(actions) for _, actions in self.changes]
+        return {
+            "add": sum(k in ("create", "replace") for k in kinds),
+            "change": kinds.count("update"),
+            "destroy": sum(k in ("delete", "replace") for k in kinds),
+        }
+
+
+@dataclass
+class _Run:
+    command: str
+    returncode: int = 0
+    stdout: list[str] = field(default_factory=list)
+    stderr: deque = field(default_factory=lambda: deque(maxlen=60))
+    diagnostics: list[str] = field(default_factory=list)
+    lock_detail: str | None = None
+
+
+class Terraform:
+    def __init__(
+        self,
+        workdir: str | Path,
+        binary: str | None = None,
+        env: dict[str, str] | None = None,
+        redact: Iterable[str] = (),
+        *,
+        mirror_dir: str | None = None,
+        notify: Callable[[str], None] | None = None,
+    ):
+        self.workdir = Path(workdir).resolve()
+        self.binary = binary or find_binary(None)
+        self.secrets = sorted({s for s in redact if s}, key=len, reverse=True)  # longest first
+        self.notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.cancel_event = threading.Event()  # programmatic Ctrl-C (tests, other threads)
+        self.env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
+        self.env.update(env or {})
+        config = cli_config(self.workdir, mirror_dir)
+        if config:
+            self.env["TF_CLI_CONFIG_FILE"] = str(config)
+
+    # -- commands ---------------------------------------------------------------------------------
+    def init(self) -> None:
+        run = self._run(["init", "-input=false", "-no-color"], stream=False)
+        if run.returncode:
+            raise self._failed(
+                run, "check module sources and provider versions; offline, set STACKCTL_PROVIDER_MIRROR"
+            )
+
+    def plan(
+        self, destroy: bool = False, replace: Iterable[str] = (), on_event: EventHandler | None = None
+    ) -> PlanResult:
+        # The saved plan holds every variable's value, TF_VAR_ secrets included: keep it out of the
+        # workdir, in a private temp dir that apply removes.
+        plan_path = Path(tempfile.mkdtemp(prefix="stackctl-plan-")) / PLAN_FILE
+        args = [
+            "plan",
+            "-json",
+            f"-out={plan_path}",
+            "-input=false",
+            "-no-color",
+            "-lock-timeout=0s",
+            "-detailed-exitcode",
+        ]
+        args += ["-destroy"] * destroy + [f"-replace={addr}" for addr in replace]
+        run = self._run(args, stream=True, on_event=on_event)
+        if run.returncode not in (0, 2):
+            raise self._failed(run, "fix the error above, then plan again")
+        plan_path.chmod(0o600)  # its directory is private already; the file too, in case it is moved
+        shown = json.loads(self._capture(["show", "-json", "-no-color", str(plan_path)]))
+        changes = [
+            (rc["address"], tuple(rc["change"]["actions"]))
+            for rc in shown.get("resource_changes") or []
+            if change_kind(rc["change"]["actions"]) not in ("no-op", "read")
+        ]
+        return PlanResult(plan_path, changes, run.returncode == 2 or bool(changes))
+
+    def apply(self, plan_path: str | Path, on_event: EventHandler | None = None) -> None:
+        args = ["apply", "-json", "-input=false", "-no-color", "-lock-timeout=0s", str(plan_path)]
+        try:
+            run = self._run(args, stream=True, on_event=on_event)
+        finally:
+            discard_plan(plan_path)  # stale once applied (even partly), and it holds secrets
+        if run.returncode:
+            raise self._failed(
+                run, "fix the error above and run `stackctl up` again (what was created is kept)"
+            )
+
+    def destroy(self, on_event: EventHandler | None = None, targets: Iterable[str] = ()) -> None:
+        args = ["destroy", "-json", "-auto-approve", "-input=false", "-no-color", "-lock-timeout=0s"]
+        args += [f"-target={addr}" for addr in targets]
+        run = self._run(args, stream=True, on_event=on_event)
+        if run.returncode:
+            raise self._failed(run, "fix the error above and run `stackctl down` again")
+
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        raw = json.loads(self._capture(["output", "-json", "-no-color"]) or "{}")
+        return {
+            name: {"value": o.get("value"), "sensitive": bool(o.get("sensitive"))} for name, o in raw.items()
+        }
+
+    def state_list(self) -> list[str]:
+        run = self._run(["state", "list"], stream=False)
+        if run.returncode and any("No state file was found" in line for line in run.stderr):
+            return []
+        if run.returncode:
+            raise self._failed(run, None)
+        return [line for line in run.stdout if line.strip()]
+
+    def cancel(self) -> None:
+        """Stop the current (or next) run as Ctrl-C would: SIGINT to Terraform, then Interrupted."""
+        self.cancel_event.set()
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    # -- machinery --------------------------------------------------------------------------------
+    def _capture(self, args: list[str]) -> str:
+        run = self._run(args, stream=False)
+        if run.returncode:
+            raise self._failed(run, None)
+        return "\n".join(run.stdout)
+
+    def _run(self, args: list[str], *, stream: bool, on_event: EventHandler | None = None) -> _Run:
+        run = _Run(command=args[0] if args[0] != "state" else " ".join(args[:2]))
+        if self.cancel_event.is_set():
+            self.cancel_event.clear()
+            raise Interrupted(f"terraform {run.command} was cancelled before it started; nothing was changed")
+        # Our handler only counts Ctrl-Cs (no KeyboardInterrupt tearing a line or a render apart), and it
+        # is in place before Terraform starts, so no Ctrl-C can orphan a running Terraform.
+        sigints = [0]
+        previous = _set_sigint(lambda *_: sigints.__setitem__(0, sigints[0] + 1))
+        try:
+            try:
+                proc = subprocess.Popen(
+                    [self.binary, f"-chdir={self.workdir}", *args],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=self.env,
+                    text=True,
+                    encoding="utf-8",
+                    errors="replace",
+                    start_new_session=True,  # the terminal's Ctrl-C must reach only us, see _stop
+                )
+            except OSError as err:
+                raise ToolMissingError(f"cannot run {self.binary}: {err}", INSTALL_HINT) from err
+            lines: queue.Queue = queue.Queue()
+            readers = [
+                threading.Thread(target=_pump, args=(pipe, tag, lines), daemon=True)
+                for pipe, tag in ((proc.stdout, "out"), (proc.stderr, "err"))
+            ]
+            for reader in readers:
+                reader.start()
+            stopping, seen, exited_at = False, 0, None
+            while True:
+                if not stopping and (sigints[0] or self.cancel_event.is_set()):
+                    stopping, seen = True, sigints[0]
+                    self._stop(proc, run.command)
+                elif sigints[0] > seen:
+                    seen = sigints[0]
+                    self.notify(
+                        "Still stopping: waiting for Terraform to save state and release its lock "
+                        "(killing it now could leave the stack locked)..."
+                    )
+                try:
+                    tag, line = lines.get(timeout=0.1)
+                except queue.Empty:
+                    if proc.poll() is None:
+                        continue
+                    exited_at = exited_at or time.monotonic()
+                    if any(r.is_alive() for r in readers) and time.monotonic() - exited_at < _STOP_GRACE:
+                        continue
+                    break
+                on_event = self._handle(run, tag, line, stream, on_event)
+            while not lines.empty():  # what the readers queued just before we stopped polling
+                on_event = self._handle(run, *lines.get_nowait(), stream, on_event)
+            run.returncode = proc.wait()
+        finally:
+            _restore_sigint(previous)
+        self.cancel_event.clear()
+        if stopping or sigints[0]:  # a Ctrl-C just as Terraform exited still means "do not go on"
+            raise self._interrupted(run)
+        if run.lock_detail is not None:
+            raise self._lock_error(run.lock_detail)
+        return run
+
+    def _handle(self, run: _Run, tag: str, line: str, stream: bool, on_event: EventHandler | None):
+        """Record one output line; returns the handler to use next (dropped if it raised)."""
+        line = line.rstrip("\n")
+        if tag == "err":
+            run.stderr.append(self.redact(line))
+            return on_event
+        if not stream:
+            run.stdout.append(line)  # data (outputs, plan JSON): the caller decides what to show
+            return on_event
+        try:
+            event = _redact_obj(json.loads(line), self.redact)
+        except ValueError:
+            run.stderr.append(self.redact(line))
+            return on_event
+        diag = event.get("diagnostic") if event.get("type") == "diagnostic" else None
+        if diag and diag.get("severity") == "error":
+            if diag.get("summary") == _LOCK_SUMMARY:
+                run.lock_detail = diag.get("detail") or ""
+            elif (text := _format_diagnostic(diag)) not in run.diagnostics:
+                run.diagnostics.append(text)
+        if on_event:
+            try:
+                on_event(event)
+            except Exception as err:  # noqa: BLE001 -- a broken view must not abandon a running apply
+                self.notify(f"progress display failed ({err!r}); Terraform keeps running")
+                return None
+        return on_event
+
+    def _stop(self, proc: subprocess.Popen, command: str) -> None:
+        self.notify(
+            f"Interrupt: asking Terraform to stop {command} gracefully "
+            "(it finishes in-flight steps, saves state and releases the lock)..."
+        )
+        try:
+            proc.send_signal(signal.SIGINT)  # Terraform's own graceful stop; once only
+        except ProcessLookupError:
+            pass
+
+    def _interrupted(self, run: _Run) -> Interrupted:
+        done = " (Terraform had already finished)" if run.returncode == 0 else ""
+        if run.command == "apply":
+            return Interrupted(
+                f"terraform apply was interrupted{done}; state was saved and the lock released",
+                "run `stackctl up` again to finish, or `stackctl down` to roll back",
+            )
+        if run.command == "destroy":
+            return Interrupted(
+                f"terraform destroy was interrupted{done}; state was saved and the lock released",
+                "run `stackctl down` again to finish destroying",
+            )
+        return Interrupted(f"terraform {run.command} was interrupted; nothing was changed")
+
+    def _lock_error(self, detail: str) -> LockError:
+        info = dict(re.findall(r"^\s*(ID|Who|Operation|Created):\s*(.*?)\s*$", detail, re.MULTILINE))
+        lock_id = info.get("ID", "<ID>")
+        op = info.get("Operation", "").removeprefix("OperationType").lower() or "a run"
+        who = info.get("Who", "someone")
+        since = f" since {info['Created']}" if info.get("Created") else ""
+        unlock = f"cd {self.workdir} && {Path(self.binary).name} force-unlock {lock_id}"
+        return LockError(
+            self.redact(
+                f"the stack is locked by another Terraform run ({op} by {who}{since}, lock ID {lock_id})"
+            ),
+            self.redact(
+                f"wait for that run to finish and retry; if it is dead, release the lock with `{unlock}`"
+            ),
+        )
+
+    def _failed(self, run: _Run, hint: str | None) -> TerraformError:
+        diagnostics = run.diagnostics or _plain_diagnostics(run.stderr)
+        return TerraformError(run.command, run.returncode, diagnostics, hint)
+
+
+def _pump(pipe, tag: str, lines: queue.Queue) -> None:
+    with pipe:
+        for line in pipe:
+            lines.put((tag, line))
+
+
+_UNSET = object()
+
+
+def _set_sigint(handler):
+    """Signal handlers can only be set on the main thread; elsewhere cancel() is the way to stop."""
+    if threading.current_thread() is not threading.main_thread():
+        return _UNSET
+    return signal.signal(signal.SIGINT, handler)
+
+
+def _restore_sigint(previous) -> None:
+    if previous is not _UNSET:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
+def _redact_obj(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_obj(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_obj(v, redact) for v in value]
+    return value
+
+
+def _format_diagnostic(diag: dict) -> str:
+    text = diag.get("summary", "error")
+    if diag.get("address"):
+        text += f" [{diag['address']}]"
+    if rng := diag.get("range"):
+        text += f" ({rng.get('filename')}:{rng.get('start', {}).get('line')})"
+    detail = (diag.get("detail") or "").strip()
+    return text + (":\n" + textwrap.indent(detail, "    ") if detail else "")
+
+
+def _plain_diagnostics(stderr: Iterable[str]) -> list[str]:
+    """Non-JSON stderr (init, flag errors) without the box drawing of Terraform's diagnostics."""
+    cleaned = [re.sub(r"^[╷│╵]\s?", "", line).rstrip() for line in stderr]
+    return [line for line in cleaned if line.strip()][-40:]

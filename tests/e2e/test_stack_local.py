@@ -1,0 +1,169 @@
+"""The whole pipeline on the local target, for real: up, smoke tests, outputs, status, idempotent
+second up, the stack lock, two stacks side by side, drift repair, and a down that leaves nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from stackctl.workdir import Workdir, port_is_open
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e
+
+
+def stackctl(*args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "stackctl.app", *args], capture_output=True, text=True,
+                            timeout=timeout, stdin=subprocess.DEVNULL)
+    if check and result.returncode != 0:
+        pytest.fail(f"stackctl {' '.join(args)} exited {result.returncode}\n{result.stdout[-4000:]}\n"
+                    f"{result.stderr[-4000:]}")
+    return result
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _healthy(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return resp.status
+
+
+def _assert_gone(pids: list[int], ports: list[int]) -> None:
+    assert [p for p in pids if _alive(p)] == []
+    assert [p for p in ports if port_is_open(p)] == []
+
+
+def _ports(name: str) -> list[int]:
+    record = Workdir(name).load_record()
+    return [p for ports in record.ports.values() for p in ports.values()]
+
+
+@pytest.fixture
+def renamed(tmp_path):
+    def _renamed(src: str, name: str) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text((REPO / "stacks" / src).read_text().replace("name: local", f"name: {name}", 1))
+        return path
+
+    return _renamed
+
+
+def test_default_stack_lifecycle(tmp_path, stackctl_home):
+    junit = tmp_path / "smoke.xml"
+    up = stackctl("up", "--yes", "--junit", str(junit))
+    assert "smoke" in up.stdout
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert int(suite.get("tests")) >= 4 and suite.get("failures") == "0", ET.tostring(suite)[:2000]
+
+    outputs = json.loads(stackctl("outputs", "--json").stdout)
+    url = outputs["tracking"]["tracking_url"]
+    assert _healthy(f"{url}/health") == 200
+    assert outputs["storage"]["secret_key"] == "***"
+    shown = json.loads(stackctl("outputs", "--json", "--show-secrets").stdout)
+    assert shown["storage"]["secret_key"] not in ("***", "")
+
+    status = json.loads(stackctl("status", "--json").stdout)
+    assert status["state"] == "up"
+    comps = status["components"]
+    assert set(comps) == {"storage", "tracking"}
+    assert all(c["state"] == "running" and c["pid"] for c in comps.values()), comps
+    assert comps["tracking"]["url"] == url
+    pids = [c["pid"] for c in comps.values()]
+
+    # secrets never appear in logs or the rendered root
+    secret = shown["storage"]["secret_key"]
+    workdir = Workdir("local").root
+    for f in list((workdir / "logs").glob("*.log")) + [p for p in (workdir / "tf").rglob("*.tf*") if p.is_file()]:
+        if f.name.endswith(".tfstate") or f.name.endswith(".tfstate.backup"):
+            continue  # Terraform's state holds what Terraform holds
+        assert secret not in f.read_text(errors="ignore"), f
+
+    # a second up changes nothing and passes the smoke tests again
+    again = stackctl("up", "--yes")
+    assert "no changes" in again.stdout.lower(), again.stdout
+    assert json.loads(stackctl("status", "--json").stdout)["components"]["tracking"]["pid"] == comps["tracking"]["pid"]
+
+    # a stack being changed is locked: a concurrent up fails fast with a clear message
+    with Workdir("local").lock("test"):
+        started = time.monotonic()
+        locked = stackctl("up", "--yes", check=False)
+        assert locked.returncode == 1
+        assert "stack 'local' is being changed right now by pid" in locked.stderr
+        assert time.monotonic() - started < 30
+
+    ports = _ports("local")
+    down = stackctl("down", "--yes")
+    assert "no process left, every port closed" in down.stdout
+    _assert_gone(pids, ports)
+    assert not workdir.exists()
+    assert json.loads(stackctl("ls", "--json").stdout) == []
+
+
+def test_drift_is_detected_and_repaired(renamed, stackctl_home):
+    path = renamed("local.yaml", "drift")
+    stackctl("up", str(path), "--yes", "--no-smoke")
+    status = json.loads(stackctl("status", str(path), "--json").stdout)
+    victim = status["components"]["tracking"]["pid"]
+    os.killpg(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while _alive(victim) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    failed = stackctl("test", str(path), check=False)
+    assert failed.returncode == 1
+    assert "tracking" in failed.stdout + failed.stderr
+
+    repaired = stackctl("up", str(path), "--yes")
+    assert "drift: tracking stopped outside stackctl; restarting" in repaired.stdout
+    after = json.loads(stackctl("status", str(path), "--json").stdout)["components"]
+    assert after["tracking"]["state"] == "running" and after["tracking"]["pid"] != victim
+    assert after["storage"]["pid"] == status["components"]["storage"]["pid"]  # untouched
+    stackctl("down", str(path), "--yes")
+
+
+def test_two_stacks_side_by_side(renamed, stackctl_home):
+    a, b = renamed("local.yaml", "side-a"), renamed("local.yaml", "side-b")
+    procs = [subprocess.Popen([sys.executable, "-m", "stackctl.app", "up", str(p), "--yes"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              stdin=subprocess.DEVNULL) for p in (a, b)]
+    outs = [p.communicate(timeout=900)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    urls = [json.loads(stackctl("outputs", str(p), "--json").stdout)["tracking"]["tracking_url"] for p in (a, b)]
+    assert urls[0] != urls[1]
+    assert [_healthy(f"{u}/health") for u in urls] == [200, 200]
+    assert {r["name"] for r in json.loads(stackctl("ls", "--json").stdout)} == {"side-a", "side-b"}
+
+    ports_b = _ports("side-b")
+    stackctl("down", str(a), "--yes")
+    assert _healthy(f"{urls[1]}/health") == 200  # b is untouched by a's down
+    assert all(port_is_open(p) for p in ports_b)
+    stackctl("down", str(b), "--yes")
+    _assert_gone([], ports_b)
+
+
+def test_local_postgres_stack(tmp_path, stackctl_home):
+    up = stackctl("up", "local-postgres", "--yes", "--json")
+    assert json.loads(up.stdout)["state"] == "up"
+    smoke = json.loads(up.stdout)["smoke"]
+    assert smoke and all(r["status"] == "passed" for r in smoke), smoke
+    status = json.loads(stackctl("status", "local-postgres", "--json").stdout)["components"]
+    assert set(status) == {"storage", "db", "tracking"}
+    pids = [c["pid"] for c in status.values()]
+    ports = _ports("local-postgres")
+    stackctl("down", "local-postgres", "--yes")
+    _assert_gone(pids, ports)

@@ -1,0 +1,117 @@
+"""Ctrl-C during a real apply: Terraform stops gracefully, the lock is released, the state stays usable.
+
+The apply runs in a child Python (as the CLI would), in its own process group that we signal as a
+terminal does on Ctrl-C. Terraform runs in a session of its own, so only stackctl receives it.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from stackctl.terraform import Terraform
+
+pytestmark = pytest.mark.e2e
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tf"
+TF_BIN = shutil.which("terraform") or shutil.which("tofu")
+
+CHILD = r"""
+import sys, time
+from stackctl.errors import StackctlError
+from stackctl.terraform import Terraform
+
+root, slow_stop = sys.argv[1], sys.argv[2] == "1"
+tf = Terraform(root, None, env={"TF_VAR_delay": "30"})
+plan = tf.plan()
+
+def on_event(event):
+    print(event["type"], flush=True)
+    if slow_stop and event["type"] == "log" and "Interrupt received" in event["@message"]:
+        time.sleep(1.5)  # keep the run busy so a second Ctrl-C lands while it is still stopping
+
+try:
+    tf.apply(plan.path, on_event)
+except StackctlError as err:
+    print(err, file=sys.stderr)
+    sys.exit(err.exit_code)
+"""
+
+
+def start_child(root: Path, slow_stop: bool) -> tuple[subprocess.Popen, queue.Queue]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(root), "1" if slow_stop else "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line.strip()) for line in child.stdout], daemon=True).start()
+    return child, lines
+
+
+def wait_for(lines: queue.Queue, wanted: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if lines.get(timeout=max(0.1, deadline - time.monotonic())) == wanted:
+            return
+
+
+def terraform(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_VAR_delay": "1", "TF_IN_AUTOMATION": "1"}
+    return subprocess.run(
+        [TF_BIN, f"-chdir={root}", *args], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def assert_state_consistent(root: Path) -> None:
+    plan = terraform(root, "plan", "-lock-timeout=0s", "-input=false", "-no-color")
+    assert plan.returncode == 0, plan.stdout + plan.stderr  # the lock was released
+    listed = terraform(root, "state", "list")
+    assert listed.returncode == 0 and listed.stdout.split() == ["module.worker.terraform_data.slow"], listed
+    tf = Terraform(root, TF_BIN, env={"TF_VAR_delay": "1"})
+    tf.apply(tf.plan().path)  # the tainted resource is replaced; the stack converges
+    assert tf.state_list() == ["module.worker.terraform_data.slow"] and not tf.plan().has_changes
+
+
+@pytest.mark.skipif(TF_BIN is None, reason="needs terraform or tofu on PATH")
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("double", [False, True], ids=["ctrl-c", "ctrl-c-twice"])
+def test_ctrl_c_stops_apply_gracefully(tmp_path, double):
+    root = tmp_path / "slow"
+    shutil.copytree(FIXTURES / "slow", root)
+    Terraform(root, TF_BIN).init()
+    child, lines = start_child(root, slow_stop=double)
+    try:
+        wait_for(lines, "provision_start")  # the 30 s local-exec is running and the lock is held
+        assert (root / ".terraform.tfstate.lock.info").exists()
+        started = time.monotonic()
+        os.killpg(child.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        if double:
+            wait_for(lines, "log", timeout=10)
+            time.sleep(0.3)
+            os.killpg(child.pid, signal.SIGINT)
+        returncode = child.wait(timeout=20)
+        elapsed = time.monotonic() - started
+    finally:
+        if child.poll() is None:
+            child.kill()
+    stderr = child.stderr.read()
+    assert returncode == 130, stderr
+    assert elapsed < 20
+    assert (
+        "terraform apply was interrupted" in stderr and "stackctl up" in stderr and "stackctl down" in stderr
+    )
+    assert "Interrupt: asking Terraform to stop apply gracefully" in stderr
+    assert ("Still stopping" in stderr) == double
+    assert not (root / ".terraform.tfstate.lock.info").exists()
+    assert_state_consistent(root)

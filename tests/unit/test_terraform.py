@@ -1,0 +1,274 @@
+"""The Terraform runner and the progress view, against the real binary on tiny roots (terraform_data only)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from stackctl.errors import InputError, Interrupted, LockError, TerraformError, ToolMissingError
+from stackctl.progress import ApplyView, print_plan
+from stackctl.terraform import CLI_CONFIG_NAME, Terraform, cli_config, find_binary
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tf"
+TF_BIN = shutil.which("terraform") or shutil.which("tofu")
+pytestmark = pytest.mark.skipif(TF_BIN is None, reason="needs terraform or tofu on PATH")
+
+
+def make_root(name: str, tmp_path: Path) -> Path:
+    root = tmp_path / name
+    shutil.copytree(FIXTURES / name, root)
+    return root
+
+
+def plain_console() -> Console:
+    return Console(record=True, force_terminal=False, width=200)
+
+
+@pytest.fixture
+def two(tmp_path) -> Terraform:
+    tf = Terraform(
+        make_root("two_modules", tmp_path),
+        TF_BIN,
+        env={"TF_VAR_token": "tok-9f8e7d", "TF_VAR_delay": "1"},
+        redact=["tok-9f8e7d"],
+    )
+    tf.init()
+    return tf
+
+
+def test_plan_summary_counts_and_printer(two):
+    plan = two.plan()
+    assert plan.has_changes and plan.path.is_file()
+    assert plan.summary == {"add": 2, "change": 0, "destroy": 0}
+    assert sorted(plan.changes) == [
+        ("module.alpha.terraform_data.this", ("create",)),
+        ("module.beta.terraform_data.this", ("create",)),
+    ]
+    console = plain_console()
+    print_plan(console, plan)
+    text = console.export_text()
+    assert "+ create" in text and "alpha" in text and "beta" in text
+    assert "Plan: 2 to add, 0 to change, 0 to destroy." in text
+
+    two.apply(plan.path)
+    again = two.plan()
+    assert (
+        not again.has_changes
+        and again.changes == []
+        and again.summary == {"add": 0, "change": 0, "destroy": 0}
+    )
+
+    replace = two.plan(replace=["module.alpha.terraform_data.this"])
+    assert replace.changes == [("module.alpha.terraform_data.this", ("delete", "create"))]
+    assert replace.summary == {"add": 1, "change": 0, "destroy": 1}
+    console = plain_console()
+    print_plan(console, replace, detail=True)
+    assert "-/+ module.alpha.terraform_data.this" in console.export_text()
+
+    assert two.plan(destroy=True).summary == {"add": 0, "change": 0, "destroy": 2}
+
+
+def test_apply_events_drive_the_plain_view(two):
+    events: list[dict] = []
+    console = plain_console()
+    assert not console.is_terminal
+    with ApplyView(console, ["alpha", "beta"], "apply") as view:
+        two.apply(two.plan().path, lambda e: (events.append(e), view.on_event(e)))
+    types = {e["type"] for e in events}
+    assert {
+        "version",
+        "planned_change",
+        "apply_start",
+        "provision_start",
+        "provision_progress",
+        "provision_complete",
+        "apply_complete",
+        "change_summary",
+        "outputs",
+    } <= types
+    assert {e["hook"]["resource"]["module"] for e in events if e["type"] == "apply_start"} == {
+        "module.alpha",
+        "module.beta",
+    }
+    lines = console.export_text().splitlines()
+    for name in ("alpha", "beta"):
+        mine = [line.split()[1] for line in lines if line.split()[0] == name]
+        assert mine == ["creating", "starting", "ready"], lines  # one line per state change, in order
+    assert any(line.startswith("alpha  ready after ") for line in lines)
+    assert "\x1b" not in console.export_text(styles=False)
+    assert view.rows["alpha"].output == "hi from alpha"  # latest provisioner line, for the live view
+
+    live = Console(record=True, force_terminal=True, width=120)  # the same events on a terminal
+    with ApplyView(live, ["alpha", "beta"], "apply") as view:
+        for event in events:
+            view.on_event(event)
+    shown = live.export_text()
+    assert "terraform apply: 2/2 components done" in shown and "hi from beta" in shown
+
+    console = plain_console()
+    with ApplyView(console, ["alpha", "beta"], "destroy") as view:
+        two.destroy(view.on_event)
+    assert [line.split()[:2] for line in console.export_text().splitlines()].count(["beta", "destroyed"]) == 1
+    assert two.state_list() == []
+
+
+def test_outputs_with_a_sensitive_one(two):
+    assert two.outputs() == {}  # nothing applied yet
+    plan = two.plan()
+    assert plan.path.stat().st_mode & 0o077 == 0  # the saved plan holds TF_VAR_token's value
+    two.apply(plan.path)
+    assert not plan.path.exists()  # stale once applied, and secret: removed
+    assert two.outputs() == {
+        "alpha_name": {"value": "alpha", "sensitive": False},
+        "token": {"value": "tok-9f8e7d", "sensitive": True},  # data for the caller, who masks it
+    }
+    assert two.state_list() == ["module.alpha.terraform_data.this", "module.beta.terraform_data.this"]
+
+
+def test_failing_provisioner_raises_with_diagnostics_and_secrets_redacted(tmp_path):
+    secret = "s3cr3t-Qx7-value"
+    tf = Terraform(
+        make_root("failing", tmp_path), TF_BIN, env={"STACKCTL_TEST_SECRET": secret}, redact=[secret]
+    )
+    tf.init()
+    events: list[dict] = []
+    console = plain_console()
+    with ApplyView(console, ["broken"], "apply") as view, pytest.raises(TerraformError) as caught:
+        tf.apply(tf.plan().path, lambda e: (events.append(e), view.on_event(e)))
+    err = caught.value
+    text = str(err)
+    assert err.command == "apply" and err.returncode == 1 and err.exit_code == 1
+    assert "local-exec provisioner error" in text and "exit status 3" in text
+    assert "token is ***" in text and "oops ***" in text
+    assert secret not in text and secret not in json.dumps(events)
+    assert any(e["type"] == "provision_progress" and e["hook"]["output"] == "token is ***" for e in events)
+    assert "broken  failed" in console.export_text()
+    assert secret not in console.export_text()
+
+
+def test_held_state_lock_raises_lock_error(tmp_path):
+    root = make_root("slow", tmp_path)
+    tf = Terraform(root, TF_BIN, env={"TF_VAR_delay": "30"})
+    tf.init()
+    plan = tf.plan()
+    env = {**os.environ, "TF_VAR_delay": "30", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+    holder = subprocess.Popen(
+        [TF_BIN, f"-chdir={root}", "apply", "-auto-approve", "-input=false", "-no-color"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not (root / ".terraform.tfstate.lock.info").exists():
+            assert time.monotonic() < deadline and holder.poll() is None, (
+                "background apply never took the lock"
+            )
+            time.sleep(0.05)
+        with pytest.raises(LockError) as caught:
+            tf.apply(plan.path)
+        text = str(caught.value)
+        assert "locked by another Terraform run" in text and f"apply by {getpass.getuser()}@" in text
+        assert "since 20" in text and "lock ID " in text
+        assert "wait for that run" in text and f"cd {root} && terraform force-unlock " in text
+        with pytest.raises(LockError):
+            tf.plan()
+    finally:
+        holder.send_signal(signal.SIGINT)  # graceful: the holder saves state and releases the lock
+        holder.wait(timeout=30)
+
+
+def test_programmatic_cancel_stops_gracefully(tmp_path):
+    tf = Terraform(make_root("slow", tmp_path), TF_BIN, env={"TF_VAR_delay": "30"}, notify=lambda _: None)
+    tf.init()
+    plan = tf.plan()
+
+    def cancel_once_started(event):
+        if event["type"] == "provision_start":
+            tf.cancel()
+
+    started = time.monotonic()
+    with pytest.raises(Interrupted) as caught:
+        tf.apply(plan.path, cancel_once_started)
+    assert time.monotonic() - started < 15
+    assert caught.value.exit_code == 130 and "stackctl up" in str(caught.value)
+    assert tf.plan().has_changes  # lock released (-lock-timeout=0s), and the tainted resource is replaced
+
+    tf.cancel()  # a cancel before a run starts nothing
+    with pytest.raises(Interrupted, match="before it started"):
+        tf.state_list()
+    tf.state_list()  # and is not sticky
+
+
+def test_missing_binary_gives_tool_missing_error(tmp_path, monkeypatch):
+    with pytest.raises(ToolMissingError) as caught:
+        find_binary(str(tmp_path / "no-terraform"))
+    assert caught.value.exit_code == 2 and "--tf-binary" in str(caught.value)
+    assert "STACKCTL_TF_BINARY" in caught.value.hint and "OpenTofu" in caught.value.hint
+
+    monkeypatch.setenv("STACKCTL_TF_BINARY", "no-such-terraform-xyz")
+    with pytest.raises(ToolMissingError, match="STACKCTL_TF_BINARY"):
+        find_binary(None)
+    assert find_binary(TF_BIN) == TF_BIN  # the flag wins over the env var
+
+    monkeypatch.delenv("STACKCTL_TF_BINARY")
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(ToolMissingError, match="neither terraform nor tofu"):
+        find_binary(None)
+    (empty / "tofu").symlink_to(TF_BIN)  # OpenTofu is the fallback
+    assert find_binary(None) == str(empty / "tofu")
+
+    with pytest.raises(ToolMissingError):
+        Terraform(tmp_path, str(tmp_path / "gone")).init()
+
+
+def test_mirror_config_only_when_configured(tmp_path, monkeypatch):
+    monkeypatch.delenv("STACKCTL_PROVIDER_MIRROR", raising=False)
+    monkeypatch.delenv("TF_CLI_CONFIG_FILE", raising=False)
+    user_rc = Path.home() / ".terraformrc"
+    user_rc_before = user_rc.read_bytes() if user_rc.exists() else None
+    root = make_root("mirror_aws", tmp_path)
+
+    assert cli_config(root, None) is None
+    assert "TF_CLI_CONFIG_FILE" not in Terraform(root, TF_BIN).env  # the user's own config applies
+    assert not (root / CLI_CONFIG_NAME).exists()
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    tf = Terraform(root, TF_BIN, mirror_dir=str(mirror))
+    config = root / CLI_CONFIG_NAME
+    assert tf.env["TF_CLI_CONFIG_FILE"] == str(config)
+    text = config.read_text()
+    assert f'path    = "{mirror}"' in text and 'include = ["registry.terraform.io/*/*"]' in text
+
+    monkeypatch.setenv("STACKCTL_PROVIDER_MIRROR", str(mirror))
+    assert Terraform(root, TF_BIN).env["TF_CLI_CONFIG_FILE"] == str(config)
+    monkeypatch.delenv("STACKCTL_PROVIDER_MIRROR")
+    Terraform(root, TF_BIN)
+    assert not config.exists()  # a mirror taken out of the settings stops applying
+
+    with pytest.raises(InputError, match="not a directory"):
+        cli_config(root, str(tmp_path / "nope"))
+    assert (user_rc.read_bytes() if user_rc.exists() else None) == user_rc_before
+
+
+@pytest.mark.skipif(
+    not Path("/opt/tf-plugins/registry.terraform.io/hashicorp/aws").is_dir(),
+    reason="needs the local provider mirror",
+)
+def test_init_installs_providers_from_the_mirror_offline(tmp_path):
+    root = make_root("mirror_aws", tmp_path)
+    Terraform(root, TF_BIN, mirror_dir="/opt/tf-plugins").init()
+    assert (root / ".terraform/providers/registry.terraform.io/hashicorp/aws/5.100.0").is_dir()
