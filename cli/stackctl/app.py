@@ -36,8 +36,10 @@ StackArg = Annotated[Optional[str], typer.Argument(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 TfOpt = Annotated[Optional[str], typer.Option(
-    "--tf-binary", envvar="STACKCTL_TF_BINARY", help="terraform or tofu binary to run (default: terraform on PATH, then tofu).")]
-JunitOpt = Annotated[Optional[Path], typer.Option("--junit", help="Write smoke test results as JUnit XML to this file.")]
+    "--tf-binary", envvar="STACKCTL_TF_BINARY",
+    help="terraform or tofu binary to run (default: terraform on PATH, then tofu).")]
+JunitOpt = Annotated[Optional[Path], typer.Option(
+    "--junit", help="Write smoke test results as JUnit XML to this file.")]
 
 
 def _console(json_mode: bool) -> Console:
@@ -108,7 +110,8 @@ def catalog(json_out: JsonOpt = False):
     cat = load_catalog()
     if json_out:
         _emit_json([{"name": c.name, "title": c.title, "category": c.category, "version": c.version,
-                     "provides": sorted(c.provides), "requires": {k: {"optional": v.optional} for k, v in c.requires.items()},
+                     "provides": sorted(c.provides),
+                     "requires": {k: {"optional": v.optional} for k, v in c.requires.items()},
                      "inputs": sorted(c.inputs), "targets": c.targets} for c in map(cat.__getitem__, cat.names())])
         return
     table = Table(title="stackctl catalog")
@@ -163,7 +166,8 @@ def graph(
 @app.command()
 def render(
     stack: StackArg = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the Terraform root here instead of the stack's workdir.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Write the Terraform root here instead of the stack's workdir.")] = None,
     json_out: JsonOpt = False,
 ):
     """Render the stack's Terraform root module (plain Terraform you can run yourself).
@@ -228,9 +232,7 @@ def up(stack: StackArg = None, yes: YesOpt = False, junit: JunitOpt = None, tf_b
     Running it again on a stack that is up changes nothing and re-runs the smoke tests.
     Example: stackctl up stacks/local.yaml --yes --junit smoke.xml
     """
-    from . import lifecycle
-
-    from . import smoke
+    from . import lifecycle, smoke
 
     s = _load(stack)
     console = _console(json_out)
@@ -250,9 +252,7 @@ def test(stack: StackArg = None, junit: JunitOpt = None, tf_binary: TfOpt = None
 
     Example: stackctl test stacks/local.yaml --junit smoke.xml
     """
-    from . import lifecycle
-
-    from . import smoke
+    from . import lifecycle, smoke
     from .errors import SmokeFailed
 
     s = _load(stack)

@@ -19,7 +19,7 @@ from . import secrets as secret_store
 from . import smoke, terraform
 from .errors import InputError, SmokeFailed, StackctlError, TerraformError
 from .progress import ApplyView, print_plan
-from .render import Rendered, render
+from .render import render
 from .stack import Stack
 from .targets import Check
 from .workdir import Workdir

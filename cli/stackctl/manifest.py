@@ -41,7 +41,8 @@ class SecretRef(_Strict):
 class ComponentSpec(_Strict):
     use: str = Field(description="catalog component, see `stackctl catalog`")
     version: str | None = Field(None, description="component version; the contract's default when unset")
-    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="inputs, checked against the contract")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with",
+                                  description="inputs, checked against the contract")
     connect: dict[str, str] = Field(default_factory=dict, description="capability -> instance that provides it")
     depends_on: list[str] = Field(default_factory=list, description="instances to create first")
 
@@ -163,7 +164,7 @@ def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Prob
         if not re.match(INSTANCE_NAME, inst):
             problems.append(Problem(loaded.where(*at), f"components.{inst}",
                                     "instance names are lower-case letters, digits and _ (they name Terraform modules)",
-                                    f"rename it, e.g. {re.sub(r'[^a-z0-9_]', '_', inst.lower()).lstrip('0123456789_') or 'app'}"))
+                                    f"rename it, e.g. {_instance_name_like(inst)}"))
         if spec.use not in catalog:
             hint = suggest(spec.use, catalog.names()) or f"available: {', '.join(catalog.names())}"
             problems.append(Problem(loaded.where(*at, "use"), f"components.{inst}.use",
@@ -195,6 +196,10 @@ def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Prob
     if target not in TARGETS:  # pragma: no cover - the Literal already guards this
         problems.append(Problem(loaded.where("target", "kind"), "target.kind", f"unknown target {target!r}"))
     return problems
+
+
+def _instance_name_like(name: str) -> str:
+    return re.sub(r"[^a-z0-9_]", "_", name.lower()).lstrip("0123456789_") or "app"
 
 
 _PY_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "port": (int,)}

@@ -80,7 +80,7 @@ class Stack:
         record = self.record()
         wanted = [(i, n) for i, c in self.components.items() for n, s in c.contract.inputs.items()
                   if s.type == "port" and n not in c.spec.with_ and n not in record.ports.get(i, {})]
-        for (inst, name), port in zip(wanted, allocate_ports(len(wanted))):
+        for (inst, name), port in zip(wanted, allocate_ports(len(wanted)), strict=True):
             record.ports.setdefault(inst, {})[name] = port
         for inst, comp in self.components.items():
             for name, spec in comp.contract.inputs.items():

@@ -36,11 +36,6 @@ class Wiring:
     def wires_into(self, instance: str) -> list[Wire]:
         return [w for w in self.wires if w.consumer == instance]
 
-    def unwired_optional(self, instance: str, catalog: Catalog, loaded: LoadedManifest) -> list[str]:
-        contract = catalog[loaded.manifest.components[instance].use]
-        wired = {w.capability for w in self.wires_into(instance)}
-        return [cap for cap in contract.requires if cap not in wired]
-
 
 def resolve(loaded: LoadedManifest, catalog: Catalog) -> Wiring:
     comps = loaded.manifest.components

@@ -14,9 +14,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from tests.conftest import REPO
 
 from stackctl.workdir import Workdir, port_is_open
-from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
 

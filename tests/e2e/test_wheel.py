@@ -8,7 +8,6 @@ import sys
 import venv
 
 import pytest
-
 from tests.conftest import REPO
 
 

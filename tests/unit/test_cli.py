@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from tests.conftest import run_cli
 
 COMMANDS = ["init", "catalog", "validate", "graph", "render", "check", "plan", "up", "status", "outputs", "test",

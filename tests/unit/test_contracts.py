@@ -10,11 +10,11 @@ from pathlib import Path
 
 import hcl2
 import pytest
+from tests.conftest import FIXTURE_CATALOG
 
 from stackctl import resources
 from stackctl.catalog import capabilities, load_contract
 from stackctl.render import HCL_TYPES
-from tests.conftest import FIXTURE_CATALOG
 
 MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf")
 TARGET_VARIABLES = {"local": {"runtime"}}

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import REPO, run_cli
 
 GOLDEN = REPO / "tests" / "golden"
