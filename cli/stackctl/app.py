@@ -47,6 +47,13 @@ def _console(json_mode: bool) -> Console:
     return Console(stderr=json_mode, highlight=False, soft_wrap=True)
 
 
+def _out() -> Console:
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = max(console.width, 200)  # piped or captured: keep URLs and paths whole
+    return console
+
+
 def _emit_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
@@ -96,7 +103,7 @@ def init(
     from .scaffold import scaffold
 
     path = scaffold(name, out, force)
-    Console().print(f"wrote {path}; next: stackctl validate {path}")
+    _out().print(f"wrote {path}; next: stackctl validate {path}")
 
 
 @app.command()
@@ -114,15 +121,14 @@ def catalog(json_out: JsonOpt = False):
                      "requires": {k: {"optional": v.optional} for k, v in c.requires.items()},
                      "inputs": sorted(c.inputs), "targets": c.targets} for c in map(cat.__getitem__, cat.names())])
         return
-    table = Table(title="stackctl catalog")
-    for col in ("component", "category", "provides", "requires", *TARGETS):
-        table.add_column(col)
+    table = Table(title="stackctl catalog", caption="requires: ? = optional")
+    for col in ("component", "provides", "requires", "targets"):
+        table.add_column(col, no_wrap=col == "component")
     for name in cat.names():
         c = cat[name]
         reqs = ", ".join(k + ("?" if v.optional else "") for k, v in c.requires.items())
-        table.add_row(name, c.category, ", ".join(c.provides), reqs,
-                      *("✓" if t in c.targets else "·" for t in TARGETS))
-    Console().print(table)
+        table.add_row(name, "\n".join(c.provides), reqs, ", ".join(t for t in TARGETS if t in c.targets))
+    _out().print(table)
 
 
 @app.command()
@@ -137,7 +143,7 @@ def validate(stack: StackArg = None, json_out: JsonOpt = False):
                     "wires": [{"from": w.provider, "to": w.consumer, "capability": w.capability}
                               for w in s.wiring.wires]})
     else:
-        Console().print(f"{s.loaded.doc.display}: valid — stack {s.name}, {len(s.components)} components, "
+        _out().print(f"{s.loaded.doc.display}: valid — stack {s.name}, {len(s.components)} components, "
                         f"{len(s.wiring.wires)} wires, order: {' → '.join(s.wiring.order)}")
 
 
@@ -185,9 +191,9 @@ def render(
         _emit_json({"stack": s.name, "root": str(rendered.root),
                     "secret_variables": sorted(k for k in rendered.secret_env)})
     else:
-        Console().print(f"rendered {s.name} into {rendered.root}")
+        _out().print(f"rendered {s.name} into {rendered.root}")
         if rendered.secret_env:
-            Console().print(f"  secrets are not written; to run terraform yourself, set: "
+            _out().print(f"  secrets are not written; to run terraform yourself, set: "
                             f"{', '.join(sorted(rendered.secret_env))}")
 
 
@@ -280,7 +286,7 @@ def status(stack: StackArg = None, tf_binary: TfOpt = None, json_out: JsonOpt = 
     if json_out:
         _emit_json(info)
         return
-    console = Console()
+    console = _out()
     console.print(f"stack {info['stack']}: {info['state']}")
     table = Table()
     for col in ("component", "uses", "state", "url", "pid", "uptime", "log"):
@@ -348,7 +354,7 @@ def list_stacks(json_out: JsonOpt = False):
     for r in rows:
         table.add_row(r.name, r.target, r.state, ", ".join(r.components), f"{(time.time() - r.created_at) / 60:.0f}m",
                       r.manifest_path)
-    Console().print(table)
+    _out().print(table)
 
 
 @app.command()

@@ -104,7 +104,7 @@ class ApplyView:
         elif kind == "apply_start" and row:
             row.started = row.started or now
             self._set(row, _BUSY.get(hook.get("action"), CREATING))
-        elif kind == "provision_start" and row:
+        elif kind == "provision_start" and row and row.state != DESTROYING:
             self._set(row, STARTING)  # the local target starts its processes from provisioners
         elif kind == "provision_progress" and row:
             lines = [ln for ln in str(hook.get("output", "")).splitlines() if ln.strip()]

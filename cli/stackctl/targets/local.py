@@ -71,7 +71,7 @@ class LocalTarget(Target):
         for inst, comp in stack.components.items():
             if comp.requirements():
                 wanted.setdefault(tuple(comp.requirements()), []).append(inst)
-        todo = {reqs: insts for reqs, insts in wanted.items() if not envs.is_ready(list(reqs))}
+        todo = {reqs: insts for reqs, insts in wanted.items() if not envs.is_ready(envs.env_path(list(reqs)))}
         for reqs, insts in wanted.items():
             if reqs not in todo:
                 console.print(f"  environment for {', '.join(insts)}: cached")
