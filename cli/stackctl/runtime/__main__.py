@@ -1,0 +1,51 @@
+"""python -m stackctl.runtime start|stop|status SPEC_JSON  |  env REQUIREMENTS_JSON
+
+One JSON argument, exactly as Terraform's jsonencode() writes it, so no shell quoting can break.
+`status` also takes a run directory. Exit codes: 0 ok, 1 failed (reason on stderr), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .envs import EnvError, ensure_env
+from .supervisor import Spec, SpecError, SupervisorError, process_status, start, stop
+
+USAGE = "usage: python -m stackctl.runtime start|stop|status SPEC_JSON | env REQUIREMENTS_JSON"
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] not in ("start", "stop", "status", "env"):
+        print(USAGE, file=sys.stderr)
+        return 2
+    command, arg = args
+    try:
+        if command == "env":
+            reqs = json.loads(arg)
+            if not isinstance(reqs, list) or not all(isinstance(r, str) for r in reqs):
+                raise SpecError("env takes a JSON list of requirement strings")
+            print(ensure_env(reqs, progress=lambda m: print(m, file=sys.stderr, flush=True)))
+            return 0
+        if command == "status":
+            run_dir = arg if not arg.lstrip().startswith("{") else Spec.parse(arg).run_dir
+            print(json.dumps(process_status(run_dir)))
+            return 0
+        spec = Spec.parse(arg)
+        (start if command == "start" else stop)(spec, _say)
+        return 0
+    except (SpecError, json.JSONDecodeError) as err:
+        print(f"stackctl.runtime {command}: bad argument: {err}", file=sys.stderr)
+        return 2
+    except (SupervisorError, EnvError) as err:
+        print(f"stackctl.runtime {command}: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,423 @@
+"""Start, stop and inspect one supervised server process for the local target.
+
+Terraform's local-exec provisioners call this (see docs/components.md). The process runs detached
+in its own process group (so stop reaches every child), logs to `log_file`, and is tracked by
+`run_dir/pid`: the pid on the first line, the kernel's start time of that pid on the second, so a
+recycled pid is never mistaken for ours. No secret is in the spec; secrets arrive through the
+supervisor's own environment, which the process inherits (minus Terraform's TF_VAR_* variables,
+which hold every secret of the stack).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .envs import ensure_env
+
+PID_FILE = "pid"
+SPEC_FILE = "spec.json"
+LOCK_FILE = ".supervisor.lock"
+LOG_TAIL_LINES = 30
+UNSHARE = ["--user", "--map-user=1000", "--map-group=1000", "--"]
+Say = Callable[[str], None]
+
+
+class SupervisorError(RuntimeError):
+    """A start or stop that failed; the message is meant for the user as is."""
+
+
+class SpecError(SupervisorError):
+    pass
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    run_dir: Path
+    log_file: Path
+    argv: list[str]
+    requirements: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    health: dict[str, str] = field(default_factory=dict)
+    ports: list[int] = field(default_factory=list)
+    unprivileged: bool = False
+    timeout: float = 120.0
+    module_dir: str | None = None
+    stop_timeout: float = 15.0  # grace period after stop_signal, then SIGKILL
+    stop_signal: str = "SIGTERM"
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def parse(cls, data: str | dict[str, Any]) -> Spec:
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError as err:
+                raise SpecError(f"the spec is not valid JSON: {err}") from None
+        if not isinstance(data, dict):
+            raise SpecError("the spec must be a JSON object")
+        known = {f for f in cls.__dataclass_fields__ if f != "raw"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(f"unknown spec keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        missing = [k for k in ("name", "run_dir", "log_file", "argv") if not data.get(k)]
+        if missing:
+            raise SpecError(f"the spec needs {', '.join(missing)}")
+        argv, env, health = data["argv"], data.get("env") or {}, data.get("health") or {}
+        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+            raise SpecError("argv must be a list of strings")
+        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+            raise SpecError("env must map names to strings")
+        if health and (len(health) != 1 or next(iter(health)) not in ("http", "tcp")):
+            raise SpecError('health must be {"http": URL} or {"tcp": "HOST:PORT"}')
+        stop_signal = data.get("stop_signal") or "SIGTERM"
+        if not isinstance(getattr(signal, stop_signal, None), signal.Signals):
+            raise SpecError(f"stop_signal {stop_signal!r} is not a signal name like SIGTERM")
+        try:
+            ports = [int(p) for p in data.get("ports") or []]
+        except (TypeError, ValueError):
+            raise SpecError("ports must be a list of integers") from None
+        return cls(
+            name=str(data["name"]), run_dir=Path(data["run_dir"]), log_file=Path(data["log_file"]),
+            argv=argv, requirements=list(data.get("requirements") or []), env=env, health=health,
+            ports=ports, unprivileged=bool(data.get("unprivileged")),
+            timeout=float(data.get("timeout") or 120), module_dir=data.get("module_dir"),
+            stop_timeout=float(data.get("stop_timeout") or 15), stop_signal=stop_signal, raw=data,
+        )
+
+    def launch_key(self) -> tuple:
+        """What makes a running process this spec's process (a change means restart)."""
+        return (self.argv, sorted(self.env.items()), sorted(self.requirements), self.unprivileged)
+
+
+# --- process bookkeeping -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Stat:
+    state: str
+    pgrp: int
+    start: int
+
+
+def _stat(pid: int) -> _Stat | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()  # the command name may contain spaces and ")"
+    return _Stat(state=fields[0], pgrp=int(fields[2]), start=int(fields[19]))
+
+
+def _alive(stat: _Stat | None) -> bool:
+    return stat is not None and stat.state not in ("Z", "X")
+
+
+def _read_pid(run_dir: Path) -> tuple[int, int | None] | None:
+    try:
+        lines = (run_dir / PID_FILE).read_text().split()
+    except OSError:
+        return None
+    try:
+        return int(lines[0]), (int(lines[1]) if len(lines) > 1 else None)
+    except (IndexError, ValueError):
+        return None
+
+
+def _ours(pid: int, start: int | None) -> bool:
+    stat = _stat(pid)
+    return _alive(stat) and (start is None or stat.start == start)
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group: /proc, since PID 1 may not reap orphans."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            stat = _stat(int(entry.name))
+            if _alive(stat) and stat.pgrp == pgid:
+                members.append(int(entry.name))
+    return members
+
+
+def _reap(pid: int) -> None:
+    """Reap our own child (a caller that started the process in-process), so it is not a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def process_status(run_dir: str | Path) -> dict[str, Any]:
+    """state: running (alive), stopped (never started or stopped), dead (pid file, no process)."""
+    rec = _read_pid(Path(run_dir))
+    if rec is None:
+        return {"state": "stopped", "pid": None}
+    pid, start = rec
+    _reap(pid)
+    return {"state": "running" if _ours(pid, start) else "dead", "pid": pid}
+
+
+@contextmanager
+def _locked(run_dir: Path) -> Iterator[None]:
+    with open(run_dir / LOCK_FILE, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# --- probes --------------------------------------------------------------------------------------
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via http_proxy
+
+
+def probe(health: dict[str, str], timeout: float = 3.0) -> str | None:
+    """None when healthy, else why not."""
+    if "http" in health:
+        try:
+            with _NO_PROXY.open(health["http"], timeout=timeout) as resp:
+                return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
+        except urllib.error.HTTPError as err:
+            return f"HTTP {err.code}"
+        except (urllib.error.URLError, OSError) as err:
+            return f"{getattr(err, 'reason', err)}"
+    if "tcp" in health:
+        host, _, port = health["tcp"].rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+                return None
+        except OSError as err:
+            return err.strerror or str(err)
+    return None
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _describe(health: dict[str, str]) -> str:
+    return " ".join(f"{k} {v}" for k, v in health.items()) or "no health probe"
+
+
+def log_tail(log_file: Path, offset: int = 0, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with open(log_file, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except OSError:
+        return ""
+    return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
+
+
+# --- start / stop --------------------------------------------------------------------------------
+
+def _substitute(value: str, env_dir: Path | None, spec: Spec) -> str:
+    if "{env}" in value:
+        if env_dir is None:
+            raise SpecError("{env} is used but the spec has no requirements")
+        value = value.replace("{env}", str(env_dir))
+    if "{module}" in value:
+        if not spec.module_dir:
+            raise SpecError("{module} is used but the spec has no module_dir")
+        value = value.replace("{module}", spec.module_dir)
+    return value.replace("{run_dir}", str(spec.run_dir))
+
+
+def _child_env(spec: Spec, env_dir: Path | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_VAR_")}
+    if env_dir is not None:
+        env["VIRTUAL_ENV"] = str(env_dir)
+        env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
+    env.pop("PYTHONHOME", None)
+    env.update({k: _substitute(v, env_dir, spec) for k, v in spec.env.items()})
+    return env
+
+
+def _argv(spec: Spec, env_dir: Path | None) -> list[str]:
+    argv = [_substitute(a, env_dir, spec) for a in spec.argv]
+    if spec.unprivileged and os.geteuid() == 0:
+        unshare = shutil.which("unshare")
+        if not unshare:
+            raise SupervisorError("unprivileged: true needs `unshare` (util-linux) when stackctl runs as root")
+        argv = [unshare, *UNSHARE, *argv]
+    return argv
+
+
+def start(spec: Spec, say: Say = print) -> dict[str, Any]:
+    """Make sure the spec's process runs and is healthy; idempotent."""
+    spec.run_dir.mkdir(parents=True, exist_ok=True)
+    spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(spec.run_dir):
+        status = process_status(spec.run_dir)
+        if status["state"] == "running":
+            old = _load_spec(spec.run_dir)
+            if old is not None and old.launch_key() != spec.launch_key():
+                say(f"{spec.name}: configuration changed, restarting pid {status['pid']}")
+                _stop_locked(old, say)  # the old spec knows the old ports and stop signal
+            else:
+                _wait_healthy(spec, status["pid"], None, 0, already=True)
+                say(f"{spec.name}: already running (pid {status['pid']}) and healthy")
+                return process_status(spec.run_dir)
+        elif status["state"] == "dead":
+            say(f"{spec.name}: previous process (pid {status['pid']}) is gone, starting again")
+            if not _alive(_stat(status["pid"])):  # else the pid was recycled: its group is not ours
+                _terminate_group(status["pid"], signal.SIGKILL, 0, spec, say)  # leftover children
+            (spec.run_dir / PID_FILE).unlink(missing_ok=True)
+
+        busy = [p for p in spec.ports if port_open(p)]
+        if busy:
+            raise SupervisorError(f"{spec.name}: port(s) {', '.join(map(str, busy))} already in use by "
+                                  "another process; stop it or choose other ports")
+        env_dir = ensure_env(spec.requirements, progress=lambda m: say(f"{spec.name}: {m}")) \
+            if spec.requirements else None
+        argv, env = _argv(spec, env_dir), _child_env(spec, env_dir)
+        started = time.monotonic()
+        proc, offset = _launch(spec, argv, env, say)
+        _wait_healthy(spec, proc.pid, proc, offset)
+        say(f"{spec.name}: healthy after {time.monotonic() - started:.1f}s (pid {proc.pid})")
+        return process_status(spec.run_dir)
+
+
+def _launch(spec: Spec, argv: list[str], env: dict[str, str], say: Say) -> tuple[subprocess.Popen, int]:
+    fd = os.open(spec.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as log:
+        offset = log.seek(0, os.SEEK_END)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        log.write(f"--- stackctl: starting {spec.name} at {stamp}: {' '.join(argv)}\n".encode())
+        log.flush()
+        say(f"{spec.name}: starting {' '.join(argv)}")
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=spec.run_dir, env=env, start_new_session=True, close_fds=True)
+        except OSError as err:
+            raise SupervisorError(f"{spec.name}: cannot run {argv[0]}: {err.strerror or err}") from None
+    stat = _stat(proc.pid)
+    _write_atomic(spec.run_dir / PID_FILE, f"{proc.pid}\n{stat.start if stat else ''}\n")
+    _write_atomic(spec.run_dir / SPEC_FILE, json.dumps(spec.raw, indent=2, sort_keys=True) + "\n")
+    return proc, offset
+
+
+def _wait_healthy(spec: Spec, pid: int, proc: subprocess.Popen | None, offset: int,
+                  already: bool = False) -> None:
+    deadline = time.monotonic() + spec.timeout
+    settle = time.monotonic() + 1.0  # without a probe: alive for a second counts as started
+    while True:
+        code = proc.poll() if proc is not None else None
+        if code is not None or (proc is None and not _alive(_stat(pid))):
+            reason = f"exited with code {code}" if code is not None else "died"
+            if spec.unprivileged and code is not None and os.geteuid() == 0 and "unshare" in log_tail(
+                    spec.log_file, offset):
+                reason += " (running it as an unprivileged user via `unshare --user` failed)"
+            _fail(spec, f"{reason} before it became healthy", offset, pid, proc)
+        why = probe(spec.health) if spec.health else (None if time.monotonic() > settle else "settling")
+        if why is None:
+            return
+        if time.monotonic() > deadline:
+            state = "is running but" if already else "started but"
+            _fail(spec, f"{state} {_describe(spec.health)} failed for {spec.timeout:.0f}s (last: {why})",
+                  offset, pid, proc if not already else None, kill=not already)
+        time.sleep(0.25)
+
+
+def _fail(spec: Spec, reason: str, offset: int, pid: int, proc: subprocess.Popen | None,
+          kill: bool = True) -> None:
+    if kill:  # leave no half-started server behind holding the ports
+        _terminate_group(pid, signal.SIGTERM, 5, spec, lambda _m: None)
+        (spec.run_dir / PID_FILE).unlink(missing_ok=True)
+        if proc is not None:
+            proc.poll()
+    tail = log_tail(spec.log_file, offset)
+    more = f"\n--- last lines of {spec.log_file}:\n{tail}" if tail else f" (log {spec.log_file} is empty)"
+    raise SupervisorError(f"{spec.name}: {reason}{more}")
+
+
+def _load_spec(run_dir: Path) -> Spec | None:
+    try:
+        return Spec.parse((run_dir / SPEC_FILE).read_text())
+    except (OSError, SupervisorError):
+        return None
+
+
+def _terminate_group(pgid: int, sig: signal.Signals, grace: float, spec: Spec, say: Say) -> None:
+    """Signal the whole process group, then SIGKILL what is left after `grace` seconds."""
+    for current, wait in ((sig, grace), (signal.SIGKILL, 5.0)):
+        if not _group_members(pgid):
+            return
+        try:
+            os.killpg(pgid, current)
+        except ProcessLookupError:
+            return
+        except PermissionError as err:
+            raise SupervisorError(f"{spec.name}: cannot signal process group {pgid}: {err}") from None
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            _reap(pgid)
+            if not _group_members(pgid):
+                return
+            time.sleep(0.1)
+        if current != signal.SIGKILL:
+            say(f"{spec.name}: still running {wait:.0f}s after {current.name}, sending SIGKILL")
+    left = _group_members(pgid)
+    if left:
+        raise SupervisorError(f"{spec.name}: processes {left} survived SIGKILL")
+
+
+def stop(spec: Spec, say: Say = print) -> None:
+    """Stop the whole process group and wait until its ports are closed; no-op when not running."""
+    if not spec.run_dir.is_dir():
+        say(f"{spec.name}: not running")
+        return
+    with _locked(spec.run_dir):
+        _stop_locked(spec, say)
+
+
+def _stop_locked(spec: Spec, say: Say) -> None:
+    rec = _read_pid(spec.run_dir)
+    if rec is None:
+        say(f"{spec.name}: not running")
+        return
+    pid, start = rec
+    stat = _stat(pid)
+    if _alive(stat) and start is not None and stat.start != start:
+        say(f"{spec.name}: pid {pid} belongs to another process now; nothing to stop")
+    else:
+        _terminate_group(pid, getattr(signal, spec.stop_signal), spec.stop_timeout, spec, say)
+        say(f"{spec.name}: stopped (pid {pid})")
+    (spec.run_dir / PID_FILE).unlink(missing_ok=True)
+    _wait_ports_closed(spec, 10.0)
+
+
+def _wait_ports_closed(spec: Spec, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = [p for p in spec.ports if port_open(p)]
+        if not busy:
+            return
+        if time.monotonic() > deadline:
+            raise SupervisorError(f"{spec.name}: port(s) {', '.join(map(str, busy))} still open after stop: "
+                                  "another process is listening there")
+        time.sleep(0.2)
+

@@ -1,0 +1,119 @@
+"""Run SeaweedFS for stackctl: S3 identities from the environment, the weed command, the bucket.
+
+    launch.py --s3-config FILE --bucket NAME --region R --s3-endpoint URL -- weed server ...
+
+The access key and secret arrive as STACKCTL_S3_ACCESS_KEY / STACKCTL_S3_SECRET_KEY (never in argv,
+the spec or Terraform state). They are written to FILE with mode 0600 and removed from weed's
+environment. This process stays weed's parent: it creates the bucket once S3 answers, and after
+weed exits it removes FILE and the unix sockets weed leaves in /tmp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+BUCKET_TIMEOUT = 300  # the supervisor's health timeout fails earlier; this only bounds the loop
+
+
+def write_identities(path: str, access_key: str, secret_key: str) -> None:
+    config = {"identities": [{
+        "name": "stackctl",
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+    }]}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(config, fh)
+    os.replace(tmp, path)
+
+
+def create_bucket(child: subprocess.Popen, args: argparse.Namespace, access: str, secret: str) -> bool:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    s3 = boto3.client("s3", endpoint_url=args.s3_endpoint, region_name=args.region,
+                      aws_access_key_id=access, aws_secret_access_key=secret,
+                      config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10))
+    extra = {} if args.region == "us-east-1" else {
+        "CreateBucketConfiguration": {"LocationConstraint": args.region}}
+    deadline, last = time.monotonic() + BUCKET_TIMEOUT, ""
+    while child.poll() is None and time.monotonic() < deadline:
+        try:
+            s3.create_bucket(Bucket=args.bucket, **extra)
+            print(f"launch.py: created bucket {args.bucket}", flush=True)
+            return True
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            if code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                return True
+            last = f"{code}: {err}"
+        except BotoCoreError as err:  # not listening yet
+            last = str(err)
+        time.sleep(0.5)
+    if child.poll() is None:
+        print(f"launch.py: could not create bucket {args.bucket}: {last}", file=sys.stderr, flush=True)
+    return False
+
+
+def remove_sockets(command: list[str]) -> None:
+    """weed puts /tmp/seaweedfs-<service>-<port>.sock for its ports and leaves some behind."""
+    for port in re.findall(r"^-[\w.]*port[\w.]*=(\d+)$", "\n".join(command), re.M):
+        for path in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
+            try:
+                if stat.S_ISSOCK(os.lstat(path).st_mode):
+                    os.unlink(path)
+            except OSError:
+                pass
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--s3-config", required=True)
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--s3-endpoint", required=True)
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    access = os.environ.pop("STACKCTL_S3_ACCESS_KEY", "")
+    secret = os.environ.pop("STACKCTL_S3_SECRET_KEY", "")
+    if not command or not access or not secret:
+        print("launch.py: needs a weed command after -- and STACKCTL_S3_ACCESS_KEY / STACKCTL_S3_SECRET_KEY "
+              "in the environment", file=sys.stderr)
+        return 2
+    write_identities(args.s3_config, access, secret)
+    for arg in command:
+        if arg.startswith("-dir="):
+            os.makedirs(arg[len("-dir="):], exist_ok=True)
+
+    child = subprocess.Popen(command)  # same process group: the supervisor's stop reaches it too
+
+    def forward(signum, _frame):
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    failed = not create_bucket(child, args, access, secret) and child.poll() is None
+    if failed:
+        child.terminate()
+    code = child.wait()
+    remove_sockets(command)
+    os.unlink(args.s3_config)  # secrets stay on disk only while the server runs
+    return 1 if failed else code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
