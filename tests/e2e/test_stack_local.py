@@ -31,11 +31,12 @@ def stackctl(*args: str, check: bool = True, timeout: int = 900) -> subprocess.C
 
 
 def _alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting for PID 1 (which reaps orphans slowly in containers)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _healthy(url: str) -> int:
