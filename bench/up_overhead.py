@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -61,6 +62,10 @@ def capture_components(manifest: str) -> list[dict]:
     comps = []
     for inst, comp in info["components"].items():
         spec = json.loads((workdir / "run" / inst / "spec.json").read_text())
+        if spec.get("module_dir"):  # the workdir goes away on down: keep the launcher scripts
+            kept = Path(tempfile.mkdtemp(prefix=f"module-{inst}-", dir=os.environ["STACKCTL_HOME"]))
+            shutil.copytree(spec["module_dir"], kept, dirs_exist_ok=True)
+            spec["module_dir"] = str(kept)
         env = dict(e.split("=", 1) for e in
                    Path(f"/proc/{comp['pid']}/environ").read_bytes().decode().split("\0") if "=" in e)
         comps.append({"instance": inst, "spec": spec, "env": env, "level": depth[inst]})
@@ -172,6 +177,8 @@ def main() -> None:
         print(f"  {k:14s} {v:7.2f}s")
     print(f"ratio up   (stackctl / baseline): {med['stackctl up'] / med['baseline up']:.2f}x")
     print(f"ratio down (stackctl / baseline): {med['stackctl down'] / med['baseline down']:.2f}x")
+    if os.environ["STACKCTL_HOME"] == home:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
