@@ -201,16 +201,16 @@ def render(
 def check(stack: StackArg = None, json_out: JsonOpt = False):
     """Preflight: check that the target can take this stack before anything is provisioned.
 
+    Each check answers OK, NO or UNKNOWN with a fix; any NO exits 2.
     Example: stackctl check stacks/local.yaml
     """
     from . import lifecycle
 
     s = _load(stack)
-    console = _console(json_out)
-    checks = s.target.preflight(s)
+    checks = lifecycle.preflight(s, _console(json_out))
     if json_out:
         _emit_json([c.__dict__ for c in checks])
-    lifecycle.preflight(s, console)
+    lifecycle.require_passed(checks)
 
 
 @app.command()

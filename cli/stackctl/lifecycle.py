@@ -49,15 +49,19 @@ def _secret_vars(stack: Stack) -> dict[str, str]:
 
 
 def preflight(stack: Stack, console: Console) -> list[Check]:
+    """Run and print the target's checks (OK / NO / UNKNOWN, with a fix for each that is not OK)."""
     checks = stack.target.preflight(stack)
-    failed = [c for c in checks if c.status == "NO"]
     for c in checks:
         mark = {"OK": "[green]OK[/]", "NO": "[red]NO[/]", "UNKNOWN": "[yellow]UNKNOWN[/]"}[c.status]
         console.print(f"  {mark} {c.name}: {c.detail}" + (f" (fix: {c.hint})" if c.status != "OK" and c.hint else ""))
+    return checks
+
+
+def require_passed(checks: list[Check]) -> None:
+    failed = [c for c in checks if c.status == "NO"]
     if failed:
         raise InputError(f"preflight failed: {', '.join(c.name for c in failed)}",
                          "; ".join(c.hint for c in failed if c.hint) or None)
-    return checks
 
 
 def _confirm(opts: Options, question: str) -> None:
@@ -88,7 +92,7 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
     with stack.workdir.lock("up"):
         console.print(f"[bold]stack {stack.name}[/] ({stack.target.kind}) — {len(stack.components)} components")
         record = stack.resolve_values()
-        preflight(stack, console)
+        require_passed(preflight(stack, console))
         _retire_removed(stack, record, console, opts)
         rendered = render(stack)
         stack.workdir.save_record(record)

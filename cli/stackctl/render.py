@@ -16,18 +16,11 @@ import jinja2
 
 from . import resources
 from .stack import Stack
+from .targets import RootVariable
 
 HCL_TYPES = {"string": "string", "integer": "number", "number": "number", "boolean": "bool",
              "port": "number", "secret": "string"}
 RENDERED_FILES = ("versions.tf", "variables.tf", "main.tf", "outputs.tf")
-
-
-@dataclass
-class RootVariable:
-    name: str
-    type: str
-    description: str
-    sensitive: bool = False
 
 
 @dataclass

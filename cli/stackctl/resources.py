@@ -24,6 +24,11 @@ def modules_dir() -> Path:
     return Path(override).resolve() if override else bundle_root() / "modules"
 
 
+def modules_lib() -> Path:
+    """Python helpers shared by the bundled components' scripts (stackctl_smoke)."""
+    return bundle_root() / "modules" / "_lib"
+
+
 def capabilities_file() -> Path:
     return bundle_root() / "modules" / "capabilities.yaml"
 

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from . import resources
 from .catalog import SmokeProbe
 
 Status = Literal["passed", "failed", "skipped"]
@@ -256,7 +257,10 @@ def _attempt_fn(kind: str, spec: Any, target: SmokeTarget, ctx: dict, cancel: th
         if not isinstance(spec, dict) or "port" not in spec or set(spec) - _TCP_KEYS:
             raise _ProbeFailed(f"a tcp probe takes host and port and needs port; got {sorted(spec)}")
         return lambda t: _tcp(spec, t)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+    # modules/_lib holds stackctl_smoke, the helpers smoke scripts share (stackctl itself is not
+    # installed in a component's environment)
+    pythonpath = os.pathsep.join(p for p in (str(resources.modules_lib()), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath,
            "STACKCTL_SMOKE_CONTEXT": json.dumps(ctx, default=str)}
     if kind == "command":
         argv = [str(a) for a in spec]

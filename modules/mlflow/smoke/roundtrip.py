@@ -6,10 +6,10 @@ Reads STACKCTL_SMOKE_CONTEXT (JSON: stack, instance, outputs, inputs); one line 
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import uuid
+
+from stackctl_smoke import check, context, run  # modules/_lib, on PYTHONPATH
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -17,18 +17,8 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
 
 
-def fail(step: str, err: object) -> None:
-    print(f"FAILED {step}: {err}", flush=True)
-    sys.exit(1)
-
-
-def check(ok: bool, step: str, detail: str) -> None:
-    if not ok:
-        fail(step, detail)
-
-
 def main() -> None:
-    ctx = json.loads(os.environ["STACKCTL_SMOKE_CONTEXT"])
+    ctx = context()
     url = ctx["outputs"]["tracking_url"]
     store = (ctx.get("inputs") or {}).get("object_store")
     instance = ctx.get("instance") or "mlflow"
@@ -94,9 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SystemExit:
-        raise
-    except Exception as err:  # one clear line instead of a traceback
-        fail("round trip", f"{type(err).__name__}: {err}")
+    run(main)

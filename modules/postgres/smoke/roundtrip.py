@@ -6,22 +6,16 @@ Reads STACKCTL_SMOKE_CONTEXT (JSON: stack, instance, outputs, inputs); one line 
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 import uuid
 from urllib.parse import urlsplit
 
-
-def fail(step: str, err: object) -> None:
-    print(f"FAILED {step}: {err}", flush=True)
-    sys.exit(1)
+from stackctl_smoke import context, fail, run  # modules/_lib, on PYTHONPATH
 
 
 def main() -> None:
     import psycopg2
 
-    url = json.loads(os.environ["STACKCTL_SMOKE_CONTEXT"])["outputs"]["url"]
+    url = context()["outputs"]["url"]
     parts = urlsplit(url)
     where = f"{parts.hostname}:{parts.port}{parts.path}"
     try:
@@ -53,9 +47,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SystemExit:
-        raise
-    except Exception as err:  # one clear line instead of a traceback
-        fail("round trip", f"{type(err).__name__}: {err}")
+    run(main)

@@ -5,15 +5,9 @@ Reads STACKCTL_SMOKE_CONTEXT (JSON: stack, instance, outputs, inputs); one line 
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 import uuid
 
-
-def fail(step: str, err: object) -> None:
-    print(f"FAILED {step}: {err}", flush=True)
-    sys.exit(1)
+from stackctl_smoke import context, fail, run  # modules/_lib, on PYTHONPATH
 
 
 def main() -> None:
@@ -22,7 +16,7 @@ def main() -> None:
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
-    ctx = json.loads(os.environ["STACKCTL_SMOKE_CONTEXT"])
+    ctx = context()
     out = ctx["outputs"]
     endpoint, bucket = out["s3_endpoint"], out["bucket"]
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name=out["region"],
@@ -59,9 +53,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SystemExit:
-        raise
-    except Exception as err:  # one clear line instead of a traceback
-        fail("round trip", f"{type(err).__name__}: {err}")
+    run(main)
