@@ -77,9 +77,11 @@ def _expand(value: str, spec: dict, env_dir: str, run_dir: str) -> str:
     return value.replace("{env}", env_dir).replace("{run_dir}", run_dir).replace("{module}", spec.get("module_dir", ""))
 
 
-def _wait_healthy(health: dict, timeout: float) -> None:
+def _wait_healthy(health: dict, timeout: float, proc: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"baseline: {proc.args[:3]} exited {proc.returncode}: {log.read_text()[-500:]}")
         try:
             if "http" in health:
                 with urllib.request.urlopen(health["http"], timeout=2) as resp:
@@ -92,7 +94,7 @@ def _wait_healthy(health: dict, timeout: float) -> None:
         except OSError:
             pass
         time.sleep(0.1)
-    raise SystemExit(f"baseline: {health} not healthy within {timeout}s")
+    raise RuntimeError(f"baseline: {health} not healthy within {timeout}s")
 
 
 def baseline_up(comps: list[dict], root: Path) -> tuple[float, list[subprocess.Popen]]:
@@ -112,14 +114,19 @@ def baseline_up(comps: list[dict], root: Path) -> tuple[float, list[subprocess.P
             if spec.get("unprivileged") and os.geteuid() == 0:
                 argv = ["unshare", "--user", "--map-user=1000", "--map-group=1000", "--", *argv]
             env = {**c["env"], **{k: _expand(v, spec, env_dir, str(run_dir)) for k, v in spec.get("env", {}).items()}}
-            log = open(run_dir / "log", "ab")
-            proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, cwd=run_dir)
-            _wait_healthy(spec["health"], spec.get("timeout", 120))
-            return proc
+            with open(run_dir / "log", "ab") as log:
+                proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                        start_new_session=True, cwd=run_dir)
+            procs.append(proc)
+            _wait_healthy(spec["health"], spec.get("timeout", 120), proc, run_dir / "log")
 
-        with ThreadPoolExecutor(len(batch)) as pool:
-            procs += list(pool.map(start, batch))
+        try:
+            with ThreadPoolExecutor(len(batch)) as pool:
+                list(pool.map(start, batch))
+        except RuntimeError as err:
+            baseline_down(procs, [])
+            sys.exit(f"{err}\n(the baseline replays each component's command with the environment read from "
+                     "/proc; a launcher that replaces its own environment, e.g. postgres's, cannot be replayed)")
     return time.perf_counter() - started, procs
 
 

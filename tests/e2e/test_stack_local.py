@@ -168,3 +168,28 @@ def test_local_postgres_stack(tmp_path, stackctl_home):
     ports = _ports("local-postgres")
     stackctl("down", "local-postgres", "--yes")
     _assert_gone(pids, ports)
+
+
+def test_interrupted_up_tells_how_to_finish_and_down_cleans_up(renamed, stackctl_home):
+    """Ctrl-C during apply: exit 130, state consistent, the message says how to finish or roll back."""
+    path = renamed("local.yaml", "interrupted")
+    proc = subprocess.Popen([sys.executable, "-m", "stackctl.app", "up", str(path), "--yes"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    seen = []
+    for line in proc.stdout:  # wait until Terraform is starting the first server
+        seen.append(line)
+        if "storage" in line and ("creating" in line or "starting" in line):
+            break
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C sends to stackctl
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, "".join(seen) + out + err
+    assert "stackctl up" in err and "stackctl down" in err, err
+
+    # the lock is free and the state is usable: finishing works, and so does rolling back
+    status = json.loads(stackctl("status", str(path), "--json").stdout)
+    assert status["state"] in ("applying", "failed")
+    ports = _ports("interrupted")
+    stackctl("down", str(path), "--yes")
+    assert not Workdir("interrupted").root.exists()
+    _assert_gone([], ports)
