@@ -240,6 +240,7 @@ def down(stack: Stack, console: Console, opts: Options) -> None:
         started = time.monotonic()
         with ApplyView(console, list(reversed(stack.wiring.order)), "down") as view:
             tf.destroy(view.on_event)
+        stack.target.sweep(stack, console.print)
         left = stack.target.leftovers(stack)
         if left:
             raise StackctlError("destroy finished but these are still there:\n" + "\n".join(f"  {x}" for x in left),

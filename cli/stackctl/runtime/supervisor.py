@@ -394,6 +394,19 @@ def stop(spec: Spec, say: Say = print) -> None:
         _stop_locked(spec, say)
 
 
+def stop_recorded(run_dir: str | Path, say: Say = print) -> bool:
+    """Stop whatever the spec recorded in run_dir started; True when a process had to be stopped.
+
+    For processes Terraform no longer knows about: a start interrupted by Ctrl-C leaves its
+    resource tainted, and Terraform runs no destroy-time provisioner for tainted resources.
+    """
+    spec = _load_spec(Path(run_dir))
+    if spec is None or process_status(run_dir)["state"] != "running":
+        return False
+    stop(spec, say)
+    return True
+
+
 def _stop_locked(spec: Spec, say: Say) -> None:
     rec = _read_pid(spec.run_dir)
     if rec is None:

@@ -59,6 +59,9 @@ class Target:
     def replace_addresses(self, instances: list[str]) -> list[str]:
         return [f"module.{i}.terraform_data.this" for i in instances]
 
+    def sweep(self, stack: Stack, say) -> None:
+        """After destroy: remove what Terraform could not know it still had (e.g. interrupted starts)."""
+
     def leftovers(self, stack: Stack) -> list[str]:
         """After destroy: what is still there (processes, ports, cloud resources). Empty = clean."""
         return []

@@ -95,6 +95,16 @@ class LocalTarget(Target):
                 if (stack.workdir.run_dir(inst) / "pid").exists()
                 and process_status(stack.workdir.run_dir(inst))["state"] != "running"]
 
+    def sweep(self, stack: Stack, say) -> None:
+        from ..runtime.supervisor import SupervisorError, stop_recorded
+
+        for inst in stack.components:
+            try:
+                if stop_recorded(stack.workdir.run_dir(inst), say=lambda _line: None):
+                    say(f"  {inst}: stopped a process Terraform had lost track of (an interrupted start)")
+            except SupervisorError as err:
+                say(f"  {inst}: {err}")  # what is left is reported by leftovers()
+
     def leftovers(self, stack: Stack) -> list[str]:
         left = []
         for inst in stack.components:
