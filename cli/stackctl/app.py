@@ -334,6 +334,31 @@ def down(stack: StackArg = None, yes: YesOpt = False, tf_binary: TfOpt = None, j
         _emit_json({"stack": s.name, "state": "destroyed", "leftovers": []})
 
 
+@app.command()
+def logs(
+    stack: Annotated[str, typer.Argument(help="Manifest file, or the name of a stack that is up.")],
+    component: Annotated[str, typer.Argument(help="Component instance name, e.g. tracking.")],
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines from the end.")] = 100,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
+    json_out: JsonOpt = False,
+):
+    """Show a component's log (the server's own output, as the supervisor captured it).
+
+    Example: stackctl logs local tracking -f
+    """
+    from .logs import follow_log, log_path, tail_lines
+
+    s = _load(stack)
+    path = log_path(s, component)
+    text = tail_lines(path, lines)
+    if json_out:
+        _emit_json({"component": component, "log": str(path), "lines": text})
+        return
+    sys.stdout.write("".join(line + "\n" for line in text))
+    if follow:
+        follow_log(path, sys.stdout)
+
+
 @app.command(name="ls")
 def list_stacks(json_out: JsonOpt = False):
     """List the stacks stackctl knows on this machine.

@@ -107,6 +107,11 @@ def test_default_stack_lifecycle(tmp_path, stackctl_home):
         assert "stack 'local' is being changed right now by pid" in locked.stderr
         assert time.monotonic() - started < 30
 
+    logs = stackctl("logs", "local", "tracking", "-n", "5", "--json")
+    assert len(json.loads(logs.stdout)["lines"]) == 5
+    typo = stackctl("logs", "local", "trackin", check=False)
+    assert typo.returncode == 2 and "did you mean tracking?" in typo.stderr
+
     ports = _ports("local")
     down = stackctl("down", "--yes")
     assert "no process left, every port closed" in down.stdout
