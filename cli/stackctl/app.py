@@ -289,12 +289,12 @@ def status(stack: StackArg = None, tf_binary: TfOpt = None, json_out: JsonOpt = 
     console = _out()
     console.print(f"stack {info['stack']}: {info['state']}")
     table = Table()
-    for col in ("component", "uses", "state", "url", "pid", "uptime", "log"):
+    for col in ("component", "uses", "state", "health", "url", "pid", "uptime", "log"):
         table.add_column(col)
     for inst, c in info["components"].items():
         uptime = f"{c['uptime_s']:.0f}s" if c.get("uptime_s") else ""
-        table.add_row(inst, c["component"], c.get("state", ""), c.get("url") or "", str(c.get("pid") or ""),
-                      uptime, c.get("log", ""))
+        table.add_row(inst, c["component"], c.get("state", ""), c.get("health") or "", c.get("url") or "",
+                      str(c.get("pid") or ""), uptime, c.get("log", ""))
     console.print(table)
 
 

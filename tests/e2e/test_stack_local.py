@@ -82,7 +82,7 @@ def test_default_stack_lifecycle(tmp_path, stackctl_home):
     assert status["state"] == "up"
     comps = status["components"]
     assert set(comps) == {"storage", "tracking"}
-    assert all(c["state"] == "running" and c["pid"] for c in comps.values()), comps
+    assert all(c["state"] == "running" and c["pid"] and c["health"] == "ok" for c in comps.values()), comps
     assert comps["tracking"]["url"] == url
     pids = [c["pid"] for c in comps.values()]
 

@@ -161,6 +161,14 @@ def _reap(pid: int) -> None:
         pass
 
 
+def health_of(run_dir: str | Path) -> str | None:
+    """'ok', or why the recorded health probe fails; None when nothing was ever started here."""
+    spec = _load_spec(Path(run_dir))
+    if spec is None:
+        return None
+    return probe(spec.health) or "ok"
+
+
 def process_status(run_dir: str | Path) -> dict[str, Any]:
     """state: running (alive), stopped (never started or stopped), dead (pid file, no process)."""
     rec = _read_pid(Path(run_dir))

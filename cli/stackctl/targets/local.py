@@ -123,8 +123,11 @@ class LocalTarget(Target):
         status = process_status(run_dir)
         pid_file = run_dir / "pid"
         started = pid_file.stat().st_mtime if status["state"] == "running" and pid_file.exists() else None
+        from ..runtime.supervisor import health_of
+
         return {
             "state": status["state"],
+            "health": health_of(run_dir) if status["state"] == "running" else None,
             "pid": status["pid"],
             "uptime_s": round(time.time() - started, 1) if started else None,
             "log": str(stack.workdir.log_file(instance)),
