@@ -19,7 +19,7 @@ from . import secrets as secret_store
 from . import smoke, terraform
 from .errors import InputError, SmokeFailed, StackctlError, TerraformError
 from .progress import ApplyView, print_plan
-from .render import render
+from .render import render, secret_environment
 from .stack import Stack
 from .targets import Check
 from .workdir import Workdir
@@ -35,17 +35,8 @@ class Options:
 
 
 def runner(stack: Stack, rendered_root: Path, opts: Options) -> terraform.Terraform:
-    env = {f"TF_VAR_{terraform_var}": value
-           for terraform_var, value in _secret_vars(stack).items()}
-    return terraform.Terraform(rendered_root, terraform.find_binary(opts.tf_binary), env=env, redact=stack.secrets,
-                               mirror_dir=os.environ.get("STACKCTL_PROVIDER_MIRROR"))
-
-
-def _secret_vars(stack: Stack) -> dict[str, str]:
-    from .render import input_variable
-
-    return {input_variable(inst, name): value
-            for inst, comp in stack.components.items() for name, value in comp.secret_values.items()}
+    return terraform.Terraform(rendered_root, terraform.find_binary(opts.tf_binary), env=secret_environment(stack),
+                               redact=stack.secrets, mirror_dir=os.environ.get("STACKCTL_PROVIDER_MIRROR"))
 
 
 def preflight(stack: Stack, console: Console) -> list[Check]:

@@ -56,12 +56,17 @@ def input_variable(instance: str, name: str) -> str:
     return f"{instance}__{name}"
 
 
+def secret_environment(stack: Stack) -> dict[str, str]:
+    """TF_VAR_* for every secret input: how secrets reach Terraform (never a file)."""
+    return {f"TF_VAR_{input_variable(inst, name)}": value
+            for inst, comp in stack.components.items() for name, value in comp.secret_values.items()}
+
+
 def build(stack: Stack) -> tuple[dict[str, Any], Rendered]:
     """The template context plus the values; nothing is written yet."""
     target = stack.target
     variables = [RootVariable("stack_name", "string", "Name of the stack (metadata.name)")]
     tfvars: dict[str, Any] = {"stack_name": stack.name}
-    secret_env: dict[str, str] = {}
     modules, outputs = [], []
 
     for inst in stack.wiring.order:
@@ -74,9 +79,7 @@ def build(stack: Stack) -> tuple[dict[str, Any], Rendered]:
             var = input_variable(inst, name)
             variables.append(RootVariable(var, HCL_TYPES[spec.type], f"{inst}: {spec.description}", spec.sensitive))
             args.append((name, f"var.{var}"))
-            if spec.sensitive:
-                secret_env[f"TF_VAR_{var}"] = comp.secret_values[name]
-            else:
+            if not spec.sensitive:
                 tfvars[var] = comp.values[name]
         wire_args = []
         for wire in stack.wiring.wires_into(inst):
@@ -108,7 +111,7 @@ def build(stack: Stack) -> tuple[dict[str, Any], Rendered]:
         "modules": modules,
         "outputs": outputs,
     }
-    return context, Rendered(root=stack.workdir.tf_dir, tfvars=tfvars, secret_env=secret_env)
+    return context, Rendered(root=stack.workdir.tf_dir, tfvars=tfvars, secret_env=secret_environment(stack))
 
 
 def render(stack: Stack, out: Path | None = None) -> Rendered:
