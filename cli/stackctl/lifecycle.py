@@ -116,6 +116,7 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
                             f"or `stackctl down {stack.loaded.doc.display}` to roll back")
                 raise
         record.state = "up"
+        stack.applied(record)
         stack.workdir.save_record(record)
         if not run_smoke or not stack.loaded.manifest.smoke.enabled:
             return None

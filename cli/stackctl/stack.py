@@ -58,7 +58,7 @@ class Stack:
         if existing is not None:
             existing.manifest_path = str(self.loaded.path.resolve())
             existing.manifest_sha256 = self.manifest_sha256()
-            existing.components = {i: c.contract.name for i, c in self.components.items()}
+            # components keeps what was last applied until the next apply: `up` retires the rest
             existing.ttl = self.loaded.manifest.metadata.ttl
             return existing
         return StackRecord(
@@ -71,6 +71,10 @@ class Stack:
             ttl=self.loaded.manifest.metadata.ttl,
             components={i: c.contract.name for i, c in self.components.items()},
         )
+
+    def applied(self, record: StackRecord) -> None:
+        """Remember what is deployed now (after a successful apply)."""
+        record.components = {i: c.contract.name for i, c in self.components.items()}
 
     def resolve_values(self) -> StackRecord:
         """Fill every input: manifest value, kept or newly allocated port, generated secret, default.

@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     from ..stack import Stack
 
 
+def _deployed(stack: Stack) -> list[str]:
+    """Instances in the manifest, and those still deployed from an earlier version of it."""
+    record = stack.workdir.load_record()
+    return sorted(set(stack.components) | set(record.components if record else ()))
+
+
 class LocalTarget(Target):
     kind = "local"
 
@@ -98,7 +104,7 @@ class LocalTarget(Target):
     def sweep(self, stack: Stack, say) -> None:
         from ..runtime.supervisor import SupervisorError, stop_recorded
 
-        for inst in stack.components:
+        for inst in _deployed(stack):
             try:
                 if stop_recorded(stack.workdir.run_dir(inst), say=lambda _line: None):
                     say(f"  {inst}: stopped a process Terraform had lost track of (an interrupted start)")
@@ -107,7 +113,7 @@ class LocalTarget(Target):
 
     def leftovers(self, stack: Stack) -> list[str]:
         left = []
-        for inst in stack.components:
+        for inst in _deployed(stack):
             status = process_status(stack.workdir.run_dir(inst))
             if status["state"] == "running":
                 left.append(f"{inst}: process {status['pid']} still running")

@@ -1,0 +1,82 @@
+"""The lifecycle on the fixture catalog: real Terraform, modules without servers, so it runs fast."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import run_cli
+
+from stackctl.workdir import Workdir
+
+WITH_SECRET = "tracking: {use: tracker, with: {api_key: {secret: env:TRACKER_KEY}}}"
+
+STACK = """\
+apiVersion: stackctl/v1
+kind: Stack
+metadata: {name: life}
+target: {kind: local}
+components:
+  storage: {use: store}
+  tracking: {use: tracker}
+  serving: {use: server}
+"""
+
+
+def test_up_without_terminal_needs_yes_and_changes_nothing(write, fixture_catalog):
+    result = run_cli("up", str(write(STACK)), "--no-smoke")
+    assert result.returncode == 2
+    assert "needs confirmation and there is no terminal to ask on" in result.stderr
+    assert "pass --yes" in result.stderr
+    assert not (Workdir("life").tf_dir / "terraform.tfstate").exists()
+
+
+def test_up_plan_second_up_removed_component_and_down(write, fixture_catalog, stackctl_home):
+    path = write(STACK)
+    plan = run_cli("plan", str(path), "--json")
+    assert plan.returncode == 0, plan.stderr
+    assert json.loads(plan.stdout)["summary"] == {"add": 3, "change": 0, "destroy": 0}
+
+    up = run_cli("up", str(path), "--yes", "--no-smoke")
+    assert up.returncode == 0, up.stderr
+    assert "Plan: 3 to add, 0 to change, 0 to destroy." in up.stdout
+    again = run_cli("up", str(path), "--yes", "--no-smoke")
+    assert "No changes: the stack already matches its manifest." in again.stdout
+    assert json.loads(run_cli("plan", str(path), "--json").stdout)["changes"] == []
+
+    outputs = json.loads(run_cli("outputs", str(path), "--json").stdout)
+    assert outputs["storage"]["secret_key"] == "***" and outputs["storage"]["bucket"] == "bucket-value"
+    assert set(outputs) == {"storage", "tracking", "serving"}
+
+    slim = write(STACK.replace("  serving: {use: server}\n", ""))
+    shrunk = run_cli("up", str(slim), "--yes", "--no-smoke")
+    assert shrunk.returncode == 0, shrunk.stderr
+    assert "removing serving (no longer in the manifest)" in shrunk.stdout
+    record = Workdir("life").load_record()
+    assert set(record.components) == {"storage", "tracking"} and "serving" not in record.ports
+
+    assert [r["name"] for r in json.loads(run_cli("ls", "--json").stdout)] == ["life"]
+    down = run_cli("down", str(slim), "--yes")
+    assert down.returncode == 0, down.stderr
+    assert "stack life destroyed" in down.stdout
+    assert not Workdir("life").root.exists()
+    assert not (stackctl_home / "secrets" / "life.json").exists()
+
+
+def test_missing_secret_reference_is_a_clear_input_error(write, fixture_catalog, monkeypatch):
+    monkeypatch.delenv("TRACKER_KEY", raising=False)
+    path = write(STACK.replace("tracking: {use: tracker}", WITH_SECRET))
+    result = run_cli("render", str(path))
+    assert result.returncode == 2
+    assert "stack.yaml:7: secret env:TRACKER_KEY is not set" in result.stderr
+    assert "export TRACKER_KEY=" in result.stderr
+
+
+def test_secret_reference_reaches_terraform_but_no_file(write, fixture_catalog, stackctl_home):
+    path = write(STACK.replace("tracking: {use: tracker}", WITH_SECRET))
+    up = run_cli("up", str(path), "--yes", "--no-smoke", env={"TRACKER_KEY": "s3cr3t-value-xyz"})
+    assert up.returncode == 0, up.stderr
+    workdir = Workdir("life").root
+    for f in workdir.rglob("*"):
+        if f.is_file() and not f.name.endswith((".tfstate", ".tfstate.backup")):
+            assert "s3cr3t-value-xyz" not in f.read_text(errors="ignore"), f
+    assert run_cli("down", str(path), "--yes", env={"TRACKER_KEY": "s3cr3t-value-xyz"}).returncode == 0
