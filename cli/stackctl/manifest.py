@@ -193,6 +193,10 @@ def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Prob
                 problems.append(Problem(loaded.where(*at, "depends_on", i), f"components.{inst}.depends_on[{i}]",
                                         f"{dep!r} is not another instance in this stack",
                                         suggest(dep, m.components) or f"instances: {', '.join(m.components)}"))
+    if m.backend.kind != "local":
+        problems.append(Problem(loaded.where("backend", "kind"), "backend.kind",
+                                f"the {m.backend.kind} state backend is not available in this version of stackctl",
+                                "use backend: {kind: local} (state in the stack's workdir)"))
     if target not in TARGETS:  # pragma: no cover - the Literal already guards this
         problems.append(Problem(loaded.where("target", "kind"), "target.kind", f"unknown target {target!r}"))
     return problems

@@ -140,3 +140,14 @@ def test_ttl_accepted(write, fixture_catalog, ttl):
 def test_bad_ttl(write, fixture_catalog):
     _fails(write(GOOD.replace("  name: demo\n", "  name: demo\n  ttl: soon\n")),
            "stack.yaml:5 metadata.ttl: a duration like 30m, 8h or 2d")
+
+
+def test_unavailable_backend_is_rejected(write, fixture_catalog):
+    _fails(write(GOOD.replace("target:", "backend: {kind: s3, bucket: b}\ntarget:")),
+           "stack.yaml:5 backend.kind: the s3 state backend is not available in this version of stackctl")
+
+
+def test_unavailable_target_is_rejected_clearly(write, fixture_catalog):
+    """A target no bundled component supports yet: validation names the component and its targets."""
+    _fails(write(GOOD.replace("kind: local", "kind: aws")), "store has no module for target 'aws'",
+           "store supports: local")
