@@ -10,10 +10,13 @@ import json
 import os
 import secrets
 import subprocess
+import types
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+from tests.conftest import REPO
 from tests.e2e.test_components_local import (
     TERRAFORM,
     Component,
@@ -101,6 +104,28 @@ def online_features(url: str, drivers: list[int]) -> dict[str, list]:
     return {name: r["values"] for name, r in zip(got["metadata"]["feature_names"], got["results"], strict=True)}
 
 
+def launcher(component: str) -> types.ModuleType:
+    """A component's local/launch.py as a module (compiled here: no __pycache__ in modules/)."""
+    path = REPO / "modules" / component / "local" / "launch.py"
+    module = types.ModuleType(f"{component}_launch")
+    exec(compile(path.read_text(), str(path), "exec"), module.__dict__)
+    return module
+
+
+@pytest.mark.parametrize("password", ["plain_-Xy9", "a@:/% \"\\ #", "ünï: x", "123"])
+def test_feast_takes_the_redis_url_apart(password):
+    """Feast's Redis connection string is "host:port,key=value,...": the URL's password arrives whole."""
+    url = f"redis://:{urllib.parse.quote(password, safe='')}@127.0.0.1:6399/2"
+    assert launcher("feast").redis_connection_string(url) == f"127.0.0.1:6399,db=2,password={password}"
+
+
+@pytest.mark.parametrize("password", ["a,b", "true", '"quoted"', "1e3"])
+def test_feast_refuses_passwords_its_connection_string_would_change(password):
+    url = f"redis://:{urllib.parse.quote(password, safe='')}@127.0.0.1:6399/0"
+    with pytest.raises(SystemExit, match="cannot be passed to Feast"):
+        launcher("feast").redis_connection_string(url)
+
+
 def test_redis(root_factory):
     kv = redis()
     root = root_factory(kv)
@@ -110,12 +135,13 @@ def test_redis(root_factory):
 
     pong, version, socket = redis_ping(kv, out["url"]).split()
     assert pong == "True" and version.startswith("8."), (pong, version)
-    # the password is in no argv, spec or environment file; the config file is private
+    # the password is in no argv and not in the spec; the config file and the snapshots are private
     password = kv.secrets["password"]
     assert password not in (root.run_dir("kv") / "spec.json").read_text()
     assert password not in group_cmdlines(pids["kv"])
     conf = root.run_dir("kv") / "redis.conf"
     assert conf.stat().st_mode & 0o777 == 0o600
+    assert (root.run_dir("kv") / "data").stat().st_mode & 0o777 == 0o700
     # TCP on 127.0.0.1 only; the private unix socket lives in a 0700 directory
     assert Path(socket).parent.stat().st_mode & 0o777 == 0o700
 
