@@ -1,0 +1,24 @@
+variable "stack" {
+  description = "Stack name."
+  type        = string
+}
+
+variable "instance" {
+  description = "Instance name of this component in the manifest."
+  type        = string
+}
+
+variable "runtime" {
+  description = "Local target context from stackctl: where the supervisor and the component's files live."
+  type = object({
+    python       = string
+    run_dir      = string
+    log_file     = string
+    requirements = list(string)
+  })
+}
+
+variable "port" {
+  description = "HTTP port of the UI and its API."
+  type        = number
+}
