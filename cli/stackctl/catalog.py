@@ -170,9 +170,43 @@ def _check_against_capabilities(contract: Contract, doc: yamlsrc.SourceDoc) -> l
     return problems
 
 
+class Scenario(_Strict):
+    """A stack-level smoke test that crosses components: modules/_scenarios/<name>/scenario.yaml."""
+
+    name: str
+    title: str
+    description: str = ""
+    requires: list[str] = Field(description="capabilities the stack must provide")
+    script: str = "run.py"
+    requirements: list[str] = Field(default_factory=list, description="pinned; the scenario's own env")
+    timeout: float = 600.0
+
+    root: Path = Field(default=Path("."), exclude=True)
+
+
+def load_scenario(path: Path) -> Scenario:
+    doc = yamlsrc.load(path, what="scenario")
+    try:
+        scenario = Scenario.model_validate(doc.data)
+    except ValidationError as err:
+        raise ManifestError(problems_from(err, doc), source=doc.display) from None
+    scenario.root = path.parent
+    pins = scenario.root / "requirements.txt"
+    if not scenario.requirements and pins.is_file():
+        scenario.requirements = [line.split("#")[0].strip() for line in pins.read_text().splitlines()
+                                 if line.split("#")[0].strip()]
+    unknown = [c for c in scenario.requires if c not in capabilities()]
+    if unknown or not (scenario.root / scenario.script).is_file():
+        raise ManifestError([Problem(doc.where(("requires",)), "requires",
+                                     f"unknown capabilities {unknown} or missing script {scenario.script}")],
+                            source=doc.display)
+    return scenario
+
+
 class Catalog:
-    def __init__(self, contracts: dict[str, Contract]):
+    def __init__(self, contracts: dict[str, Contract], scenarios: dict[str, Scenario] | None = None):
         self.contracts = contracts
+        self.scenarios = scenarios or {}
 
     def __contains__(self, name: str) -> bool:
         return name in self.contracts
@@ -199,4 +233,8 @@ def _load_catalog(root: Path) -> Catalog:
     for path in sorted(root.glob("*/component.yaml")):
         contract = load_contract(path)
         contracts[contract.name] = contract
-    return Catalog(contracts)
+    scenarios = {}
+    for path in sorted((root / "_scenarios").glob("*/scenario.yaml")):
+        scenario = load_scenario(path)
+        scenarios[scenario.name] = scenario
+    return Catalog(contracts, scenarios)

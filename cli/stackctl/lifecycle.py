@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,8 +163,10 @@ def masked(stack: Stack, values: dict[str, dict[str, Any]], show_secrets: bool =
 
 def test(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
          tf: terraform.Terraform | None = None) -> smoke.SmokeReport:
+    """Each component's own probes, then the manifest's scenarios (only when the components pass)."""
     stack.resolve_values()
     values = outputs(stack, opts)
+    secrets = _all_secrets(stack, values)
     targets = []
     for inst in stack.wiring.order:
         comp = stack.components[inst]
@@ -175,8 +178,14 @@ def test(stack: Stack, console: Console, opts: Options, junit: Path | None = Non
             python=stack.target.smoke_python(stack, inst), log_file=stack.workdir.log_file(inst),
             stack=stack.name))
     console.print("[bold]smoke tests[/]")
-    report = smoke.run_smoke(targets, secrets=_all_secrets(stack, values),
-                             overall_timeout=stack.loaded.manifest.smoke.timeout_seconds)
+    budget = stack.loaded.manifest.smoke.timeout_seconds
+    report = smoke.run_smoke(targets, secrets=secrets, overall_timeout=budget)
+    names = stack.loaded.manifest.smoke.scenarios
+    if names:
+        skip = None if report.passed else "a component's own smoke test failed"
+        scenarios = [_scenario_target(stack, name, values, skip, console) for name in names]
+        more = smoke.run_smoke(scenarios, secrets=secrets, overall_timeout=max(1.0, budget - report.duration_s))
+        report = smoke.SmokeReport(stack.name, report.results + more.results, report.duration_s + more.duration_s)
     smoke.render_table(report, console)
     if junit:
         smoke.write_junit(report, junit)
@@ -184,6 +193,29 @@ def test(stack: Stack, console: Console, opts: Options, junit: Path | None = Non
         raise SmokeFailed(f"{report.counts.get('failed', 0)} smoke test(s) failed on stack {stack.name}",
                           "see the failures above; `stackctl status` shows each component and its log")
     return report
+
+
+def _scenario_target(stack: Stack, name: str, values: dict[str, dict[str, Any]], skip: str | None,
+                     console: Console) -> smoke.SmokeTarget:
+    """A scenario sees every capability of the stack, which instance provides it, and their logs."""
+    from .catalog import SmokeProbe
+    from .runtime import envs
+
+    scenario = stack.catalog.scenarios[name]
+    providers = {cap: inst for inst in stack.wiring.order for cap in stack.components[inst].contract.provides}
+    capabilities = {cap: {fld: values.get(inst, {}).get(out)
+                          for fld, out in stack.components[inst].contract.provides[cap].items()}
+                    for cap, inst in providers.items()}
+    python = None if scenario.requirements else sys.executable
+    if skip is None and scenario.requirements:
+        if not envs.is_ready(envs.env_path(scenario.requirements)):
+            console.print(f"  building the environment of scenario {name} (first run only)…")
+        python = str(envs.ensure_env(scenario.requirements) / "bin" / "python")
+    return smoke.SmokeTarget(
+        instance=name, component="scenario", contract_dir=scenario.root,
+        probes=[SmokeProbe(name=scenario.title, python=scenario.script, timeout=scenario.timeout)],
+        outputs=values, inputs=capabilities, python=python, stack=stack.name, skip_reason=skip,
+        context={"providers": providers, "logs": {i: str(stack.workdir.log_file(i)) for i in stack.components}})
 
 
 def _all_secrets(stack: Stack, values: dict[str, dict[str, Any]]) -> list[str]:

@@ -81,6 +81,8 @@ class Metadata(_Strict):
 class SmokeSettings(_Strict):
     timeout: str = Field("10m", description="overall time for the smoke tests")
     enabled: bool = True
+    scenarios: list[str] = Field(default_factory=list,
+                                 description="stack-level smoke tests run after the components' own, e.g. golden-path")
 
     @field_validator("timeout")
     @classmethod
@@ -193,6 +195,21 @@ def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Prob
                 problems.append(Problem(loaded.where(*at, "depends_on", i), f"components.{inst}.depends_on[{i}]",
                                         f"{dep!r} is not another instance in this stack",
                                         suggest(dep, m.components) or f"instances: {', '.join(m.components)}"))
+    provided = {cap for spec in m.components.values() if spec.use in catalog
+                for cap in catalog[spec.use].provides}
+    for i, name in enumerate(m.smoke.scenarios):
+        loc = ("smoke", "scenarios", i)
+        if name not in catalog.scenarios:
+            problems.append(Problem(loaded.where(*loc), f"smoke.scenarios[{i}]", f"unknown scenario {name!r}",
+                                    suggest(name, catalog.scenarios) or
+                                    f"available: {', '.join(sorted(catalog.scenarios)) or 'none'}"))
+            continue
+        missing = [c for c in catalog.scenarios[name].requires if c not in provided]
+        if missing:
+            offered = sorted({p for c in missing for p in catalog.providers_of(c)})
+            problems.append(Problem(loaded.where(*loc), f"smoke.scenarios[{i}]",
+                                    f"{name} needs {', '.join(missing)}, which nothing in the stack provides",
+                                    f"add components that provide them: {', '.join(offered)}"))
     if m.backend.kind != "local":
         problems.append(Problem(loaded.where("backend", "kind"), "backend.kind",
                                 f"the {m.backend.kind} state backend is not available in this version of stackctl",

@@ -54,6 +54,7 @@ class SmokeTarget:
     log_file: Path | None = None
     stack: str = ""
     skip_reason: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)  # more context for scripts (scenarios)
 
 
 @dataclass
@@ -221,7 +222,7 @@ def _run_probe(target: SmokeTarget, probe: SmokeProbe, deadline: float,
     kind = probe.kind
     raw = getattr(probe, kind)
     name = probe.name or _default_name(kind, raw)
-    ctx = {"outputs": target.outputs, "inputs": target.inputs,
+    ctx = {**target.context, "outputs": target.outputs, "inputs": target.inputs,
            "stack": target.stack, "instance": target.instance}
     try:
         spec = _render(raw, ctx)

@@ -80,3 +80,32 @@ def test_secret_reference_reaches_terraform_but_no_file(write, fixture_catalog, 
         if f.is_file() and not f.name.endswith((".tfstate", ".tfstate.backup")):
             assert "s3cr3t-value-xyz" not in f.read_text(errors="ignore"), f
     assert run_cli("down", str(path), "--yes", env={"TRACKER_KEY": "s3cr3t-value-xyz"}).returncode == 0
+
+
+SCENARIO = STACK + "smoke: {scenarios: [check-wiring]}\n"
+
+
+def test_scenario_runs_after_components_with_the_whole_stack_as_context(write, fixture_catalog, tmp_path):
+    path = write(SCENARIO)
+    junit = tmp_path / "smoke.xml"
+    up = run_cli("up", str(path), "--yes", "--junit", str(junit))
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "check-wiring" in up.stdout and "PASS 1. check [storage]" in up.stdout
+    failed = run_cli("test", str(path), env={"CHECK_WIRING_FAIL": "1"})
+    assert failed.returncode == 1
+    assert "FAILED 1. check [storage]: *** context" in failed.stdout  # the secret it printed is masked
+    assert run_cli("down", str(path), "--yes").returncode == 0
+
+
+def test_scenario_needs_its_capabilities(write, fixture_catalog):
+    path = write(SCENARIO.replace("  serving: {use: server}\n", "").replace("  tracking: {use: tracker}\n", ""))
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2
+    assert "smoke.scenarios[0]: check-wiring needs model_registry, which nothing in the stack provides" in result.stderr
+    assert "add components that provide them: tracker" in result.stderr
+
+
+def test_unknown_scenario_suggests(write, fixture_catalog):
+    result = run_cli("validate", str(write(STACK + "smoke: {scenarios: [check-wirin]}\n")))
+    assert result.returncode == 2
+    assert "unknown scenario 'check-wirin'" in result.stderr and "did you mean check-wiring?" in result.stderr
