@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -58,7 +59,8 @@ def _ports(name: str) -> list[int]:
 def renamed(tmp_path):
     def _renamed(src: str, name: str) -> Path:
         path = tmp_path / f"{name}.yaml"
-        path.write_text((REPO / "stacks" / src).read_text().replace("name: local", f"name: {name}", 1))
+        text = (REPO / "stacks" / src).read_text()
+        path.write_text(re.sub(r"(?m)^  name: .*$", f"  name: {name}", text, count=1))
         return path
 
     return _renamed
@@ -121,7 +123,7 @@ def test_default_stack_lifecycle(tmp_path, stackctl_home):
 
 
 def test_drift_is_detected_and_repaired(renamed, stackctl_home):
-    path = renamed("local.yaml", "drift")
+    path = renamed("minimal.yaml", "drift")
     stackctl("up", str(path), "--yes", "--no-smoke")
     status = json.loads(stackctl("status", str(path), "--json").stdout)
     victim = status["components"]["tracking"]["pid"]
@@ -143,7 +145,7 @@ def test_drift_is_detected_and_repaired(renamed, stackctl_home):
 
 
 def test_two_stacks_side_by_side(renamed, stackctl_home):
-    a, b = renamed("local.yaml", "side-a"), renamed("local.yaml", "side-b")
+    a, b = renamed("minimal.yaml", "side-a"), renamed("minimal.yaml", "side-b")
     procs = [subprocess.Popen([sys.executable, "-m", "stackctl.app", "up", str(p), "--yes"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               stdin=subprocess.DEVNULL) for p in (a, b)]
@@ -177,7 +179,7 @@ def test_local_postgres_stack(tmp_path, stackctl_home):
 
 def test_interrupted_up_tells_how_to_finish_and_down_cleans_up(renamed, stackctl_home):
     """Ctrl-C during apply: exit 130, state consistent, the message says how to finish or roll back."""
-    path = renamed("local.yaml", "interrupted")
+    path = renamed("minimal.yaml", "interrupted")
     proc = subprocess.Popen([sys.executable, "-m", "stackctl.app", "up", str(path), "--yes"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     seen = []

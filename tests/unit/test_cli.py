@@ -65,7 +65,7 @@ def test_catalog_table():
 
 
 def test_bundled_stacks_validate():
-    for name in ("local", "local-postgres"):
+    for name in ("local", "minimal", "local-postgres"):
         result = run_cli("validate", name)
         assert result.returncode == 0, result.stderr
 
