@@ -102,6 +102,21 @@ def _candidates_hint(cap: str, providers: dict[str, list[str]], inst: str, catal
     return f"no catalog component provides {cap} yet"
 
 
+def _scenario_edges(loaded: LoadedManifest, catalog: Catalog) -> list[tuple[str, list[tuple[str, str]]]]:
+    """For each smoke scenario, the (provider instance, capability) pairs it exercises."""
+    comps = loaded.manifest.components
+    out = []
+    for name in loaded.manifest.smoke.scenarios:
+        needs = catalog.scenarios[name].requires
+        out.append((name, [(inst, cap) for cap in needs for inst, spec in comps.items()
+                           if cap in catalog[spec.use].provides]))
+    return out
+
+
+def _node_id(name: str) -> str:
+    return name.replace("-", "_")  # Mermaid ids cannot hold '-'
+
+
 def mermaid(loaded: LoadedManifest, catalog: Catalog, wiring: Wiring) -> str:
     lines = ["flowchart LR"]
     comps = loaded.manifest.components
@@ -112,6 +127,9 @@ def mermaid(loaded: LoadedManifest, catalog: Catalog, wiring: Wiring) -> str:
     for inst, deps in wiring.depends_on.items():
         for dep in deps:
             lines.append(f"  {dep} -.->|depends_on| {inst}")
+    for name, edges in _scenario_edges(loaded, catalog):
+        lines.append(f'  {_node_id(name)}{{{{"{name} (smoke scenario)"}}}}')
+        lines += [f"  {provider} -.->|{cap}| {_node_id(name)}" for provider, cap in edges]
     return "\n".join(lines) + "\n"
 
 
@@ -125,5 +143,8 @@ def dot(loaded: LoadedManifest, catalog: Catalog, wiring: Wiring) -> str:
     for inst, deps in wiring.depends_on.items():
         for dep in deps:
             lines.append(f'  "{dep}" -> "{inst}" [label="depends_on", style=dashed];')
+    for name, edges in _scenario_edges(loaded, catalog):
+        lines.append(f'  "{name}" [shape=hexagon, label="{name}\\n(smoke scenario)"];')
+        lines += [f'  "{provider}" -> "{name}" [label="{cap}", style=dotted];' for provider, cap in edges]
     lines.append("}")
     return "\n".join(lines) + "\n"

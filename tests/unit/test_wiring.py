@@ -91,3 +91,13 @@ def test_graph_bad_format(write, fixture_catalog):
     result = run_cli("graph", str(write(HEAD + "  s: {use: store}\n")), "--format", "svg")
     assert result.returncode == 2
     assert "use --format mermaid or --format dot" in result.stderr
+
+
+def test_graph_shows_what_a_smoke_scenario_exercises(write, fixture_catalog):
+    path = write(HEAD + "  storage: {use: store}\n  tracking: {use: tracker}\n"
+                 "smoke: {scenarios: [check-wiring]}\n")
+    result = run_cli("graph", str(path))
+    assert result.returncode == 0, result.stderr
+    assert '  check_wiring{{"check-wiring (smoke scenario)"}}' in result.stdout
+    assert "  storage -.->|object_store| check_wiring" in result.stdout
+    assert "  tracking -.->|model_registry| check_wiring" in result.stdout
