@@ -1,9 +1,9 @@
 """Benchmark: warm `stackctl up` / `down` of a stack against starting the same servers directly.
 
-Baseline, measured in the same run: the same commands (each component's supervisor spec: argv,
-environment, health probe) started with plain subprocess.Popen, in parallel per DAG level, each
-level waiting for its health probes; stopped with a process-group SIGTERM, waiting for the ports
-to close. Environments are warm for both (the first, unmeasured `up` builds them).
+Baseline, measured in the same run: the same commands with the same environment (captured from
+the supervisor during a first, unmeasured `up`) started with plain subprocess.Popen, in parallel per
+DAG level, each level waiting for the same health probes; stopped with a process-group SIGTERM,
+waiting for the ports to close. Environments are warm for both.
 
     python bench/up_overhead.py [stacks/local.yaml] [--rounds 3]
 
@@ -45,14 +45,16 @@ def status(manifest: str) -> dict:
     return json.loads(out)
 
 
-def capture_components(manifest: str) -> list[dict]:
-    """Each component's spec (written by the supervisor) and its live process environment.
+def capture_components(manifest: str, capture_dir: Path, keep: Path) -> list[dict]:
+    """Each component's resolved command, environment and health probe, as the supervisor launched it.
 
-    The environment is read from /proc while the stack is up (it holds the secrets Terraform passed
-    to the provisioner); it stays in memory.
+    The supervisor writes argv/env/cwd into STACKCTL_CAPTURE_DIR (a private temp dir, 0600 files:
+    the environment holds secrets). The stack's modules are copied to `keep`, since `down` removes
+    the workdir; paths under the workdir are rewritten to a fresh directory per baseline round.
     """
     info = status(manifest)
     workdir = Path(info["workdir"])
+    shutil.copytree(workdir / "tf" / "modules", keep / "tf" / "modules")
     validate = json.loads(subprocess.run([sys.executable, "-m", "stackctl.app", "validate", manifest, "--json"],
                                          capture_output=True, text=True, check=True).stdout)
     depth: dict[str, int] = {}
@@ -60,21 +62,16 @@ def capture_components(manifest: str) -> list[dict]:
         providers = [w["from"] for w in validate["wires"] if w["to"] == inst]
         depth[inst] = 1 + max((depth[p] for p in providers), default=-1)
     comps = []
-    for inst, comp in info["components"].items():
+    for inst in info["components"]:
         spec = json.loads((workdir / "run" / inst / "spec.json").read_text())
-        if spec.get("module_dir"):  # the workdir goes away on down: keep the launcher scripts
-            kept = Path(tempfile.mkdtemp(prefix=f"module-{inst}-", dir=os.environ["STACKCTL_HOME"]))
-            shutil.copytree(spec["module_dir"], kept, dirs_exist_ok=True)
-            spec["module_dir"] = str(kept)
-        env = dict(e.split("=", 1) for e in
-                   Path(f"/proc/{comp['pid']}/environ").read_bytes().decode().split("\0") if "=" in e)
-        comps.append({"instance": inst, "spec": spec, "env": env, "level": depth[inst]})
+        launch = json.loads((capture_dir / f"{inst}.json").read_text())
+        comps.append({"instance": inst, "spec": spec, "launch": launch, "level": depth[inst],
+                      "workdir": str(workdir)})
     return comps
 
 
-def _expand(value: str, spec: dict, env_dir: str, run_dir: str) -> str:
-    value = value.replace(spec["run_dir"], run_dir)  # a fresh data dir for the baseline
-    return value.replace("{env}", env_dir).replace("{run_dir}", run_dir).replace("{module}", spec.get("module_dir", ""))
+def _rebase(value: str, comp: dict, root: Path) -> str:
+    return value.replace(comp["workdir"], str(root))
 
 
 def _wait_healthy(health: dict, timeout: float, proc: subprocess.Popen, log: Path) -> None:
@@ -97,36 +94,33 @@ def _wait_healthy(health: dict, timeout: float, proc: subprocess.Popen, log: Pat
     raise RuntimeError(f"baseline: {health} not healthy within {timeout}s")
 
 
-def baseline_up(comps: list[dict], root: Path) -> tuple[float, list[subprocess.Popen]]:
-    from stackctl.runtime import envs
-
-    procs = []
+def baseline_up(comps: list[dict], root: Path, keep: Path) -> tuple[float, list[subprocess.Popen]]:
+    """Start every component with plain Popen, level by level of the DAG, each level in parallel."""
+    shutil.copytree(keep / "tf", root / "tf")
+    procs: list[subprocess.Popen] = []
     started = time.perf_counter()
     for level in sorted({c["level"] for c in comps}):
         batch = [c for c in comps if c["level"] == level]
 
         def start(c):
-            spec = c["spec"]
-            env_dir = str(envs.ensure_env(spec["requirements"]))
-            run_dir = root / c["instance"]
-            run_dir.mkdir(parents=True, exist_ok=True)
-            argv = [_expand(a, spec, env_dir, str(run_dir)) for a in spec["argv"]]
-            if spec.get("unprivileged") and os.geteuid() == 0:
-                argv = ["unshare", "--user", "--map-user=1000", "--map-group=1000", "--", *argv]
-            env = {**c["env"], **{k: _expand(v, spec, env_dir, str(run_dir)) for k, v in spec.get("env", {}).items()}}
-            with open(run_dir / "log", "ab") as log:
+            launch = c["launch"]
+            argv = [_rebase(a, c, root) for a in launch["argv"]]
+            env = {k: _rebase(v, c, root) for k, v in launch["env"].items()}
+            cwd = Path(_rebase(launch["cwd"], c, root))
+            cwd.mkdir(parents=True, exist_ok=True)
+            with open(cwd / "baseline.log", "ab") as log:
                 proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                        start_new_session=True, cwd=run_dir)
+                                        start_new_session=True, cwd=cwd)
+            proc.stop_signal = getattr(signal, c["spec"].get("stop_signal", "SIGTERM"))  # as the supervisor does
             procs.append(proc)
-            _wait_healthy(spec["health"], spec.get("timeout", 120), proc, run_dir / "log")
+            _wait_healthy(c["spec"]["health"], c["spec"].get("timeout", 120), proc, cwd / "baseline.log")
 
         try:
             with ThreadPoolExecutor(len(batch)) as pool:
                 list(pool.map(start, batch))
         except RuntimeError as err:
             baseline_down(procs, [])
-            sys.exit(f"{err}\n(the baseline replays each component's command with the environment read from "
-                     "/proc; a launcher that replaces its own environment, e.g. postgres's, cannot be replayed)")
+            sys.exit(str(err))
     return time.perf_counter() - started, procs
 
 
@@ -134,7 +128,7 @@ def baseline_down(procs: list[subprocess.Popen], ports: list[int]) -> float:
     started = time.perf_counter()
     for p in reversed(procs):
         try:
-            os.killpg(p.pid, signal.SIGTERM)
+            os.killpg(p.pid, getattr(p, "stop_signal", signal.SIGTERM))
         except ProcessLookupError:
             pass
     for p in procs:
@@ -159,24 +153,30 @@ def main() -> None:
     parser.add_argument("manifest", nargs="?", default=str(REPO / "stacks" / "local.yaml"))
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    home = tempfile.mkdtemp(prefix="stackctl-bench-")
-    os.environ.setdefault("STACKCTL_HOME", home)  # isolated stacks; envs stay in the shared cache
+    home = Path(tempfile.mkdtemp(prefix="stackctl-bench-"))
+    os.environ["STACKCTL_HOME"] = str(home)  # isolated stacks; envs stay in the shared cache
+    capture, keep = home / "capture", home / "keep"
+    capture.mkdir(mode=0o700)
+    try:
+        print(f"warming up: first `stackctl up` of {args.manifest} (builds environments if needed)")
+        os.environ["STACKCTL_CAPTURE_DIR"] = str(capture)
+        stackctl("up", args.manifest, "--yes", "--no-smoke")
+        del os.environ["STACKCTL_CAPTURE_DIR"]
+        comps = capture_components(args.manifest, capture, keep)
+        ports = [int(p) for c in comps for p in c["spec"].get("ports", [])]
+        stackctl("down", args.manifest, "--yes")
 
-    print(f"warming up: first `stackctl up` of {args.manifest} (builds environments if needed)")
-    stackctl("up", args.manifest, "--yes", "--no-smoke")
-    comps = capture_components(args.manifest)
-    ports = [int(p) for c in comps for p in c["spec"].get("ports", [])]
-    stackctl("down", args.manifest, "--yes")
-
-    times: dict[str, list[float]] = {"stackctl up": [], "baseline up": [], "stackctl down": [], "baseline down": []}
-    for i in range(args.rounds):
-        times["stackctl up"].append(stackctl("up", args.manifest, "--yes", "--no-smoke"))
-        times["stackctl down"].append(stackctl("down", args.manifest, "--yes"))
-        root = Path(tempfile.mkdtemp(prefix="baseline-", dir=home))
-        took, procs = baseline_up(comps, root)
-        times["baseline up"].append(took)
-        times["baseline down"].append(baseline_down(procs, ports))
-        print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
+        times: dict[str, list[float]] = {"stackctl up": [], "baseline up": [], "stackctl down": [],
+                                         "baseline down": []}
+        for i in range(args.rounds):
+            times["stackctl up"].append(stackctl("up", args.manifest, "--yes", "--no-smoke"))
+            times["stackctl down"].append(stackctl("down", args.manifest, "--yes"))
+            took, procs = baseline_up(comps, home / f"baseline-{i}", keep)
+            times["baseline up"].append(took)
+            times["baseline down"].append(baseline_down(procs, ports))
+            print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)  # captured environments hold secrets
 
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"\n{len(comps)} components, {args.rounds} rounds, medians:")
@@ -184,8 +184,6 @@ def main() -> None:
         print(f"  {k:14s} {v:7.2f}s")
     print(f"ratio up   (stackctl / baseline): {med['stackctl up'] / med['baseline up']:.2f}x")
     print(f"ratio down (stackctl / baseline): {med['stackctl down'] / med['baseline down']:.2f}x")
-    if os.environ["STACKCTL_HOME"] == home:
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

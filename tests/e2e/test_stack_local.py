@@ -71,7 +71,9 @@ def test_default_stack_lifecycle(tmp_path, stackctl_home):
     up = stackctl("up", "--yes", "--junit", str(junit))
     assert "smoke" in up.stdout
     suite = ET.parse(junit).getroot().find("testsuite")
-    assert int(suite.get("tests")) >= 4 and suite.get("failures") == "0", ET.tostring(suite)[:2000]
+    assert int(suite.get("tests")) >= 15 and suite.get("failures") == "0", ET.tostring(suite)[:2000]
+    golden = [c for c in suite.iter("testcase") if c.get("classname") == "golden-path"]
+    assert len(golden) == 1 and golden[0].find("failure") is None and golden[0].find("skipped") is None
 
     outputs = json.loads(stackctl("outputs", "--json").stdout)
     url = outputs["tracking"]["tracking_url"]
@@ -83,7 +85,7 @@ def test_default_stack_lifecycle(tmp_path, stackctl_home):
     status = json.loads(stackctl("status", "--json").stdout)
     assert status["state"] == "up"
     comps = status["components"]
-    assert set(comps) == {"storage", "tracking"}
+    assert set(comps) == {"storage", "db", "kv", "features", "tracking", "serving", "monitoring"}
     assert all(c["state"] == "running" and c["pid"] and c["health"] == "ok" for c in comps.values()), comps
     assert comps["tracking"]["url"] == url
     pids = [c["pid"] for c in comps.values()]

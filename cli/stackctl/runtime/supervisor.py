@@ -274,6 +274,18 @@ def _argv(spec: Spec, env_dir: Path | None) -> list[str]:
     return argv
 
 
+def _capture_for_benchmark(spec: Spec, argv: list[str], env: dict[str, str]) -> None:
+    """bench/up_overhead.py replays each start without stackctl: it sets STACKCTL_CAPTURE_DIR to a
+    private temp dir it deletes afterwards. The file holds secrets (the child's environment): 0600."""
+    target = os.environ.get("STACKCTL_CAPTURE_DIR")
+    if not target:
+        return
+    path = Path(target) / f"{spec.name}.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"argv": argv, "env": env, "cwd": str(spec.run_dir)}, fh)
+
+
 def start(spec: Spec, say: Say = print) -> dict[str, Any]:
     """Make sure the spec's process runs and is healthy; idempotent."""
     spec.run_dir.mkdir(parents=True, exist_ok=True)
@@ -302,6 +314,7 @@ def start(spec: Spec, say: Say = print) -> dict[str, Any]:
         env_dir = ensure_env(spec.requirements, progress=lambda m: say(f"{spec.name}: {m}")) \
             if spec.requirements else None
         argv, env = _argv(spec, env_dir), _child_env(spec, env_dir)
+        _capture_for_benchmark(spec, argv, env)
         started = time.monotonic()
         proc, offset = _launch(spec, argv, env, say)
         _wait_healthy(spec, proc.pid, proc, offset)
