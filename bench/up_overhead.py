@@ -1,9 +1,10 @@
 """Benchmark: warm `stackctl up` / `down` of a stack against starting the same servers directly.
 
 Baseline, measured in the same run: the same commands with the same environment (captured from
-the supervisor during a first, unmeasured `up`) started with plain subprocess.Popen, in parallel per
-DAG level, each level waiting for the same health probes; stopped with a process-group SIGTERM,
-waiting for the ports to close. Environments are warm for both.
+the supervisor during a first, unmeasured `up`) started with plain subprocess.Popen, as soon as the
+components they need are healthy (as the DAG allows), waiting for the same health probes;
+stopped with each component's stop signal to its process group, waiting for the ports to close.
+Environments are warm for both.
 
     python bench/up_overhead.py [stacks/local.yaml] [--rounds 3]
 
@@ -22,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -57,15 +59,12 @@ def capture_components(manifest: str, capture_dir: Path, keep: Path) -> list[dic
     shutil.copytree(workdir / "tf" / "modules", keep / "tf" / "modules")
     validate = json.loads(subprocess.run([sys.executable, "-m", "stackctl.app", "validate", manifest, "--json"],
                                          capture_output=True, text=True, check=True).stdout)
-    depth: dict[str, int] = {}
-    for inst in validate["order"]:
-        providers = [w["from"] for w in validate["wires"] if w["to"] == inst]
-        depth[inst] = 1 + max((depth[p] for p in providers), default=-1)
     comps = []
     for inst in info["components"]:
         spec = json.loads((workdir / "run" / inst / "spec.json").read_text())
         launch = json.loads((capture_dir / f"{inst}.json").read_text())
-        comps.append({"instance": inst, "spec": spec, "launch": launch, "level": depth[inst],
+        providers = sorted({w["from"] for w in validate["wires"] if w["to"] == inst})
+        comps.append({"instance": inst, "spec": spec, "launch": launch, "needs": providers,
                       "workdir": str(workdir)})
     return comps
 
@@ -95,32 +94,41 @@ def _wait_healthy(health: dict, timeout: float, proc: subprocess.Popen, log: Pat
 
 
 def baseline_up(comps: list[dict], root: Path, keep: Path) -> tuple[float, list[subprocess.Popen]]:
-    """Start every component with plain Popen, level by level of the DAG, each level in parallel."""
+    """Start every component with plain Popen as soon as the components it needs are healthy."""
     shutil.copytree(keep / "tf", root / "tf")
     procs: list[subprocess.Popen] = []
+    healthy = {c["instance"]: threading.Event() for c in comps}
+    failed = threading.Event()
     started = time.perf_counter()
-    for level in sorted({c["level"] for c in comps}):
-        batch = [c for c in comps if c["level"] == level]
 
-        def start(c):
-            launch = c["launch"]
-            argv = [_rebase(a, c, root) for a in launch["argv"]]
-            env = {k: _rebase(v, c, root) for k, v in launch["env"].items()}
-            cwd = Path(_rebase(launch["cwd"], c, root))
-            cwd.mkdir(parents=True, exist_ok=True)
-            with open(cwd / "baseline.log", "ab") as log:
-                proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                        start_new_session=True, cwd=cwd)
-            proc.stop_signal = getattr(signal, c["spec"].get("stop_signal", "SIGTERM"))  # as the supervisor does
-            procs.append(proc)
-            _wait_healthy(c["spec"]["health"], c["spec"].get("timeout", 120), proc, cwd / "baseline.log")
-
+    def start(c):
+        for need in c["needs"]:
+            while not healthy[need].wait(0.1):
+                if failed.is_set():
+                    return
+        launch = c["launch"]
+        argv = [_rebase(a, c, root) for a in launch["argv"]]
+        env = {k: _rebase(v, c, root) for k, v in launch["env"].items()}
+        cwd = Path(_rebase(launch["cwd"], c, root))
+        cwd.mkdir(parents=True, exist_ok=True)
+        with open(cwd / "baseline.log", "ab") as log:
+            proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, cwd=cwd)
+        proc.stop_signal = getattr(signal, c["spec"].get("stop_signal", "SIGTERM"))  # as the supervisor does
+        procs.append(proc)
         try:
-            with ThreadPoolExecutor(len(batch)) as pool:
-                list(pool.map(start, batch))
-        except RuntimeError as err:
-            baseline_down(procs, [])
-            sys.exit(str(err))
+            _wait_healthy(c["spec"]["health"], c["spec"].get("timeout", 120), proc, cwd / "baseline.log")
+        except RuntimeError:
+            failed.set()
+            raise
+        healthy[c["instance"]].set()
+
+    try:
+        with ThreadPoolExecutor(len(comps)) as pool:
+            list(pool.map(start, comps))
+    except RuntimeError as err:
+        baseline_down(procs, [])
+        sys.exit(str(err))
     return time.perf_counter() - started, procs
 
 
