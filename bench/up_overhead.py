@@ -29,6 +29,9 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from stackctl import paths
+from stackctl.runtime import envs
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -65,12 +68,14 @@ def capture_components(manifest: str, capture_dir: Path, keep: Path) -> list[dic
         launch = json.loads((capture_dir / f"{inst}.json").read_text())
         providers = sorted({w["from"] for w in validate["wires"] if w["to"] == inst})
         comps.append({"instance": inst, "spec": spec, "launch": launch, "needs": providers,
-                      "workdir": str(workdir)})
+                      "workdir": str(workdir), "envs_dir": str(paths.envs_dir()),
+                      "env_key": envs.env_key(spec.get("requirements", []))})
     return comps
 
 
-def _rebase(value: str, comp: dict, root: Path) -> str:
-    return value.replace(comp["workdir"], str(root))
+def _rebase(value: str, comp: dict, root: Path, envs_dir: Path | None = None) -> str:
+    value = value.replace(comp["workdir"], str(root))
+    return value.replace(comp["envs_dir"], str(envs_dir)) if envs_dir is not None else value
 
 
 def _wait_healthy(health: dict, timeout: float, proc: subprocess.Popen, log: Path) -> None:
@@ -93,13 +98,40 @@ def _wait_healthy(health: dict, timeout: float, proc: subprocess.Popen, log: Pat
     raise RuntimeError(f"baseline: {health} not healthy within {timeout}s")
 
 
-def baseline_up(comps: list[dict], root: Path, keep: Path) -> tuple[float, list[subprocess.Popen]]:
-    """Start every component with plain Popen as soon as the components it needs are healthy."""
+def build_envs_by_hand(comps: list[dict], envs_dir: Path) -> None:
+    """Cold baseline: `uv venv` + `uv pip install` of each component's pins, 3 at a time like stackctl."""
+    from uv import find_uv_bin
+
+    uv = find_uv_bin()
+    wanted = {}
+    for c in comps:
+        if c["spec"].get("requirements"):
+            wanted[c["env_key"]] = c["spec"]["requirements"]
+
+    def build(item):
+        key, reqs = item
+        target = envs_dir / key
+        subprocess.run([uv, "venv", "--quiet", "--relocatable", "--python", sys.executable, str(target)], check=True)
+        subprocess.run([uv, "pip", "install", "--quiet", "--python", str(target / "bin" / "python"), *reqs],
+                       check=True)
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(build, wanted.items()))
+
+
+def baseline_up(comps: list[dict], root: Path, keep: Path, envs_dir: Path | None = None
+                ) -> tuple[float, list[subprocess.Popen]]:
+    """Start every component with plain Popen as soon as the components it needs are healthy.
+
+    With envs_dir (cold), first build every environment there by hand and run from those.
+    """
     shutil.copytree(keep / "tf", root / "tf")
     procs: list[subprocess.Popen] = []
     healthy = {c["instance"]: threading.Event() for c in comps}
     failed = threading.Event()
     started = time.perf_counter()
+    if envs_dir is not None:
+        build_envs_by_hand(comps, envs_dir)
 
     def start(c):
         for need in c["needs"]:
@@ -107,9 +139,9 @@ def baseline_up(comps: list[dict], root: Path, keep: Path) -> tuple[float, list[
                 if failed.is_set():
                     return
         launch = c["launch"]
-        argv = [_rebase(a, c, root) for a in launch["argv"]]
-        env = {k: _rebase(v, c, root) for k, v in launch["env"].items()}
-        cwd = Path(_rebase(launch["cwd"], c, root))
+        argv = [_rebase(a, c, root, envs_dir) for a in launch["argv"]]
+        env = {k: _rebase(v, c, root, envs_dir) for k, v in launch["env"].items()}
+        cwd = Path(_rebase(launch["cwd"], c, root, envs_dir))
         cwd.mkdir(parents=True, exist_ok=True)
         with open(cwd / "baseline.log", "ab") as log:
             proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
@@ -160,6 +192,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("manifest", nargs="?", default=str(REPO / "stacks" / "local.yaml"))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cold", action="store_true",
+                        help="every round builds all environments anew, for stackctl and by hand for the baseline "
+                             "(uv's download cache stays warm for both)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="stackctl-bench-"))
     os.environ["STACKCTL_HOME"] = str(home)  # isolated stacks; envs stay in the shared cache
@@ -176,10 +211,16 @@ def main() -> None:
 
         times: dict[str, list[float]] = {"stackctl up": [], "baseline up": [], "stackctl down": [],
                                          "baseline down": []}
+        shared_envs = os.environ.get("STACKCTL_ENVS_DIR")
         for i in range(args.rounds):
+            if args.cold:
+                os.environ["STACKCTL_ENVS_DIR"] = str(home / f"envs-stackctl-{i}")
             times["stackctl up"].append(stackctl("up", args.manifest, "--yes", "--no-smoke"))
             times["stackctl down"].append(stackctl("down", args.manifest, "--yes"))
-            took, procs = baseline_up(comps, home / f"baseline-{i}", keep)
+            if shared_envs:
+                os.environ["STACKCTL_ENVS_DIR"] = shared_envs
+            cold_envs = home / f"envs-baseline-{i}" if args.cold else None
+            took, procs = baseline_up(comps, home / f"baseline-{i}", keep, cold_envs)
             times["baseline up"].append(took)
             times["baseline down"].append(baseline_down(procs, ports))
             print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
@@ -187,7 +228,7 @@ def main() -> None:
         shutil.rmtree(home, ignore_errors=True)  # captured environments hold secrets
 
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"\n{len(comps)} components, {args.rounds} rounds, medians:")
+    print(f"\n{len(comps)} components, {args.rounds} {'cold' if args.cold else 'warm'} rounds, medians:")
     for k, v in med.items():
         print(f"  {k:14s} {v:7.2f}s")
     print(f"ratio up   (stackctl / baseline): {med['stackctl up'] / med['baseline up']:.2f}x")
