@@ -129,7 +129,17 @@ def render(stack: Stack, out: Path | None = None) -> Rendered:
 
 
 def _copy_modules(stack: Stack, dest: Path) -> None:
-    """Copy each used component's target module; stale copies of removed components go away."""
+    """Copy each used component's target module; stale copies of removed components go away.
+
+    Shared Terraform modules (modules/_lib/terraform, e.g. the supervised process) go to
+    <root>/_lib/terraform, where the components' `../../_lib/terraform/...` sources find them.
+    """
+    shared = resources.modules_lib() / "terraform"
+    if shared.is_dir():
+        target = dest.parent / "_lib" / "terraform"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(shared, target, ignore=shutil.ignore_patterns("__pycache__", ".terraform*"))
     wanted = {c.contract.name: c.contract.module_dir(stack.target.kind) for c in stack.components.values()}
     if dest.is_dir():
         for old in dest.iterdir():

@@ -76,6 +76,8 @@ class Root:
         self.path, self.components = path, {c.instance: c for c in components}
         self.env = {**os.environ, "TF_IN_AUTOMATION": "1"}
         blocks = []
+        # the shared supervised-process module, where the components' ../../_lib/terraform sources look
+        shutil.copytree(REPO / "modules" / "_lib" / "terraform", path / "_lib" / "terraform", dirs_exist_ok=True)
         for c in components:
             shutil.copytree(REPO / "modules" / c.component / "local", path / "modules" / c.component,
                             dirs_exist_ok=True)

@@ -135,7 +135,7 @@ def test_mlserver_serves_a_model_from_the_mlflow_registry(root_factory):  # noqa
     assert infer(pinned_url) == EXPECTED
 
     # Restarted, pinned finds version 1 in the registry and loads it before it reports ready.
-    root.tf("apply", "-auto-approve", "-replace=module.pinned.terraform_data.this")
+    root.tf("apply", "-auto-approve", "-replace=module.pinned.module.process.terraform_data.this")
     restarted = root.processes()["pinned"]
     assert restarted != pids["pinned"]
     assert [(m["name"], m["state"]) for m in index(pinned_url)] == [(MODEL, "READY")]

@@ -114,3 +114,11 @@ def test_every_component_has_a_module_for_each_target():
         assert contract.targets, contract.name
         for target in contract.targets:
             assert contract.module_dir(target).is_dir(), f"{contract.name} claims {target} but has no module"
+
+
+def test_every_module_is_terraform_fmt_clean():
+    import subprocess
+
+    result = subprocess.run(["terraform", "fmt", "-check", "-recursive", str(resources.bundle_root() / "modules")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"not `terraform fmt`-clean: {result.stdout}"

@@ -95,6 +95,9 @@ class LocalTarget(Target):
                 for insts, seconds in pool.map(build, todo.items()):
                     console.print(f"  environment for {', '.join(insts)}: built in {seconds:.0f}s")
 
+    def replace_addresses(self, instances: list[str]) -> list[str]:
+        return [f"module.{i}.module.process.terraform_data.this" for i in instances]  # modules/_lib/terraform
+
     def drifted(self, stack: Stack) -> list[str]:
         """Components Terraform believes are up whose process is gone: replace them on the next up."""
         return [inst for inst in stack.components

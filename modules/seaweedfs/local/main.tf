@@ -7,59 +7,38 @@ locals {
   var.filer_port, var.filer_grpc_port, var.s3_port, var.s3_grpc_port]
 }
 
-resource "terraform_data" "this" {
-  input = {
-    python  = var.runtime.python
-    run_dir = var.runtime.run_dir
-    # New credentials need a restart (the identities file is written at start); only a hash is kept.
-    credentials = nonsensitive(sha256("${var.access_key}:${var.secret_key}"))
-    spec = {
-      name         = var.instance
-      run_dir      = var.runtime.run_dir
-      log_file     = var.runtime.log_file
-      requirements = var.runtime.requirements
-      module_dir   = abspath(path.module)
-      argv = [
-        "{env}/bin/python", "{module}/launch.py",
-        "--s3-config", "{run_dir}/s3.json", "--bucket", var.bucket, "--region", var.region,
-        "--s3-endpoint", local.s3_endpoint, "--",
-        "{env}/bin/weed", "server", "-dir={run_dir}/data",
-        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        "-master.port=${var.master_port}", "-master.port.grpc=${var.master_grpc_port}",
-        "-volume.port=${var.volume_port}", "-volume.port.grpc=${var.volume_grpc_port}",
-        "-filer", "-filer.port=${var.filer_port}", "-filer.port.grpc=${var.filer_grpc_port}",
-        "-s3", "-s3.port=${var.s3_port}", "-s3.port.grpc=${var.s3_grpc_port}",
-        "-s3.port.iceberg=0", "-s3.port.lance=0", # on by default, with fixed ports
-        "-s3.config={run_dir}/s3.json",
-        "-master.telemetry=false",
-        "-master.electionTimeout=1s", # a restarted single master leads in ~3s instead of ~15s
-        "-master.volumeSizeLimitMB=1024", "-volume.max=0",
-        "-volume.preStopSeconds=0",
-      ]
-      env          = {}
-      health       = { http = "http://127.0.0.1:${var.filer_port}/buckets/${var.bucket}/" }
-      ports        = local.ports
-      unprivileged = false
-      timeout      = 120
-      # The filer's gRPC graceful stop waits up to 15s for its own metadata subscription: let it.
-      stop_timeout = 25
-    }
-  }
+module "process" {
+  source = "../../_lib/terraform/process" # the supervised-process shape every local component shares
 
-  provisioner "local-exec" {
-    interpreter = [self.input.python, "-m", "stackctl.runtime", "start"]
-    command     = jsonencode(self.input.spec)
-    # nonsensitive: Terraform hides all provisioner output (errors too) when any argument is
-    # sensitive. These values only reach the process environment; nothing prints them.
-    environment = {
-      STACKCTL_S3_ACCESS_KEY = nonsensitive(var.access_key)
-      STACKCTL_S3_SECRET_KEY = nonsensitive(var.secret_key)
-    }
-  }
-
-  provisioner "local-exec" {
-    when        = destroy
-    interpreter = [self.input.python, "-m", "stackctl.runtime", "stop"]
-    command     = jsonencode(self.input.spec)
+  runtime    = var.runtime
+  name       = var.instance
+  module_dir = abspath(path.module)
+  argv = [
+    "{env}/bin/python", "{module}/launch.py",
+    "--s3-config", "{run_dir}/s3.json", "--bucket", var.bucket, "--region", var.region,
+    "--s3-endpoint", local.s3_endpoint, "--",
+    "{env}/bin/weed", "server", "-dir={run_dir}/data",
+    "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+    "-master.port=${var.master_port}", "-master.port.grpc=${var.master_grpc_port}",
+    "-volume.port=${var.volume_port}", "-volume.port.grpc=${var.volume_grpc_port}",
+    "-filer", "-filer.port=${var.filer_port}", "-filer.port.grpc=${var.filer_grpc_port}",
+    "-s3", "-s3.port=${var.s3_port}", "-s3.port.grpc=${var.s3_grpc_port}",
+    "-s3.port.iceberg=0", "-s3.port.lance=0", # on by default, with fixed ports
+    "-s3.config={run_dir}/s3.json",
+    "-master.telemetry=false",
+    "-master.electionTimeout=1s", # a restarted single master leads in ~3s instead of ~15s
+    "-master.volumeSizeLimitMB=1024", "-volume.max=0",
+    "-volume.preStopSeconds=0",
+  ]
+  env          = {}
+  health       = { http = "http://127.0.0.1:${var.filer_port}/buckets/${var.bucket}/" }
+  ports        = local.ports
+  unprivileged = false
+  timeout      = 120
+  # The filer's gRPC graceful stop waits up to 15s for its own metadata subscription: let it.
+  stop_timeout = 25
+  secret_env = {
+    STACKCTL_S3_ACCESS_KEY = var.access_key
+    STACKCTL_S3_SECRET_KEY = var.secret_key
   }
 }

@@ -1,31 +1,31 @@
 output "s3_endpoint" {
   description = "S3 endpoint URL."
   value       = "http://127.0.0.1:${var.s3_port}"
-  depends_on  = [terraform_data.this]
+  depends_on  = [module.process]
 }
 
 output "bucket" {
   description = "Bucket the stack's components share."
   value       = var.bucket
-  depends_on  = [terraform_data.this]
+  depends_on  = [module.process]
 }
 
 output "region" {
   description = "Region name S3 clients sign for."
   value       = var.region
-  depends_on  = [terraform_data.this]
+  depends_on  = [module.process]
 }
 
 output "access_key" {
   description = "S3 access key id."
   value       = var.access_key
   sensitive   = true
-  depends_on  = [terraform_data.this]
+  depends_on  = [module.process]
 }
 
 output "secret_key" {
   description = "S3 secret access key."
   value       = var.secret_key
   sensitive   = true
-  depends_on  = [terraform_data.this]
+  depends_on  = [module.process]
 }

@@ -1,0 +1,38 @@
+# One supervised process: the shape every local component module shares. Its provisioners call
+# stackctl's supervisor with the spec as one JSON argument (no shell quoting to break).
+resource "terraform_data" "this" {
+  input = {
+    python  = var.runtime.python
+    run_dir = var.runtime.run_dir
+    # New secrets need a restart (they are read at start); only a hash is kept in state.
+    secrets = nonsensitive(sha256(jsonencode(var.secret_env)))
+    spec = merge({
+      name         = var.name
+      run_dir      = var.runtime.run_dir
+      log_file     = var.runtime.log_file
+      requirements = var.runtime.requirements
+      module_dir   = var.module_dir
+      argv         = var.argv
+      env          = var.env
+      health       = var.health
+      ports        = var.ports
+      unprivileged = var.unprivileged
+      timeout      = var.timeout
+      stop_signal  = var.stop_signal
+    }, var.stop_timeout == null ? {} : { stop_timeout = var.stop_timeout })
+  }
+
+  provisioner "local-exec" {
+    interpreter = [self.input.python, "-m", "stackctl.runtime", "start"]
+    command     = jsonencode(self.input.spec)
+    # nonsensitive: Terraform hides all provisioner output (errors too) when any argument is
+    # sensitive. These values only reach the process environment; nothing prints them.
+    environment = nonsensitive(var.secret_env)
+  }
+
+  provisioner "local-exec" {
+    when        = destroy
+    interpreter = [self.input.python, "-m", "stackctl.runtime", "stop"]
+    command     = jsonencode(self.input.spec)
+  }
+}
