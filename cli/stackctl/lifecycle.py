@@ -121,7 +121,7 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
         stack.workdir.save_record(record)
         if not run_smoke or not stack.loaded.manifest.smoke.enabled:
             return None
-        return test(stack, console, opts, junit, tf=tf)
+        return test(stack, console, opts, junit)
 
 
 def _retire_removed(stack: Stack, record, console: Console, opts: Options) -> None:
@@ -161,8 +161,7 @@ def masked(stack: Stack, values: dict[str, dict[str, Any]], show_secrets: bool =
             for inst, outs in values.items()}
 
 
-def test(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
-         tf: terraform.Terraform | None = None) -> smoke.SmokeReport:
+def test(stack: Stack, console: Console, opts: Options, junit: Path | None = None) -> smoke.SmokeReport:
     """Each component's own probes, then the manifest's scenarios (only when the components pass)."""
     stack.resolve_values()
     values = outputs(stack, opts)
