@@ -43,6 +43,11 @@ class InputSpec(_Strict):
     minimum: float | None = None
     maximum: float | None = None
     choices: list[Any] | None = None
+    targets: list[Literal["local", "aws", "gcp", "azure", "kubernetes", "ssh"]] | None = Field(
+        None, description="targets whose module takes this input; all of the component's when unset")
+
+    def applies_to(self, target: str) -> bool:
+        return self.targets is None or target in self.targets
 
     @property
     def sensitive(self) -> bool:
@@ -87,6 +92,8 @@ class SmokeProbe(_Strict):
 
 
 class Contract(_Strict):
+    kind: Literal["component", "infra"] = Field(
+        "component", description="infra: a target's base (modules/_infra/<target>), never named in a manifest")
     name: str
     title: str
     category: str
@@ -103,7 +110,10 @@ class Contract(_Strict):
     root: Path = Field(default=Path("."), exclude=True)
 
     def module_dir(self, target: str) -> Path:
-        return self.root / target
+        return self.root if self.kind == "infra" else self.root / target
+
+    def inputs_for(self, target: str) -> dict[str, InputSpec]:
+        return {name: spec for name, spec in self.inputs.items() if spec.applies_to(target)}
 
     def outputs(self) -> dict[str, bool]:
         """Module outputs the contract exposes, mapped to whether each is sensitive."""
@@ -133,8 +143,9 @@ def load_contract(path: Path) -> Contract:
         raise ManifestError(problems_from(err, doc), source=doc.display) from None
     contract.root = path.parent
     problems = _check_against_capabilities(contract, doc)
-    if contract.name != path.parent.name:
-        problems.append(Problem(doc.where(("name",)), "name", f"must match its directory {path.parent.name!r}"))
+    expected = path.parent.name if contract.kind == "component" else f"{path.parent.name}-infra"
+    if contract.name != expected:
+        problems.append(Problem(doc.where(("name",)), "name", f"must be {expected!r} (from its directory)"))
     if problems:
         raise ManifestError(problems, source=doc.display)
     return contract
@@ -204,9 +215,11 @@ def load_scenario(path: Path) -> Scenario:
 
 
 class Catalog:
-    def __init__(self, contracts: dict[str, Contract], scenarios: dict[str, Scenario] | None = None):
+    def __init__(self, contracts: dict[str, Contract], scenarios: dict[str, Scenario] | None = None,
+                 infras: dict[str, Contract] | None = None):
         self.contracts = contracts
         self.scenarios = scenarios or {}
+        self.infras = infras or {}
 
     def __contains__(self, name: str) -> bool:
         return name in self.contracts
@@ -219,6 +232,10 @@ class Catalog:
 
     def providers_of(self, capability: str) -> list[str]:
         return [n for n, c in sorted(self.contracts.items()) if capability in c.provides]
+
+    def infra(self, target: str) -> Contract | None:
+        """The target's base module (network, object store, compute pool), if it has one."""
+        return self.infras.get(target)
 
 
 def load_catalog(modules_dir: Path | None = None) -> Catalog:
@@ -237,4 +254,8 @@ def _load_catalog(root: Path) -> Catalog:
     for path in sorted((root / "_scenarios").glob("*/scenario.yaml")):
         scenario = load_scenario(path)
         scenarios[scenario.name] = scenario
-    return Catalog(contracts, scenarios)
+    infras = {}
+    for path in sorted((root / "_infra").glob("*/component.yaml")):
+        contract = load_contract(path)
+        infras[path.parent.name] = contract
+    return Catalog(contracts, scenarios, infras)

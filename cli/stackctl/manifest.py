@@ -21,6 +21,8 @@ DNS_LABEL = r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
 INSTANCE_NAME = r"^[a-z][a-z0-9_]{0,62}$"  # becomes a Terraform module name and variable prefix
 SECRET_REF = re.compile(r"^(env):([A-Za-z_][A-Za-z0-9_]*)$")
 DURATION = re.compile(r"^(\d+)([smhd])$")
+S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+INFRA_INSTANCE = "infra"  # the instance name of a target's base module (modules/_infra/<target>)
 
 
 class _Strict(BaseModel):
@@ -55,14 +57,15 @@ class GPU(_Strict):
 class Target(_Strict):
     kind: Literal["local", "aws", "gcp", "azure", "kubernetes", "ssh"] = Field(description="where the stack runs")
     region: str | None = Field(None, description="cloud region")
-    endpoint: str | None = Field(None, description="API endpoint override, e.g. a local emulator")
+    endpoint: str | None = Field(None, pattern=r"^https?://[^\s]+$",
+                                 description="API endpoint override for every service, e.g. a local emulator")
     gpu: GPU | None = Field(None, description="optional GPU pool")
 
 
 class Backend(_Strict):
     kind: Literal["local", "s3", "gcs", "azurerm"] = Field("local", description="where Terraform state lives")
-    bucket: str | None = None
-    region: str | None = None
+    bucket: str | None = Field(None, description="s3: an existing bucket for the state")
+    region: str | None = Field(None, description="s3: the bucket's region; target.region when unset")
 
 
 class Metadata(_Strict):
@@ -178,7 +181,7 @@ def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Prob
                                     f"{spec.use} has no module for target {target!r}",
                                     f"{spec.use} supports: {', '.join(contract.targets)}; pick another component "
                                     f"or target"))
-        problems += _check_inputs(loaded, inst, spec, contract.inputs)
+        problems += _check_inputs(loaded, inst, spec, contract, target)
         for cap, provider in spec.connect.items():
             loc = (*at, "connect", cap)
             if cap not in contract.requires:
@@ -197,6 +200,7 @@ def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Prob
                                         suggest(dep, m.components) or f"instances: {', '.join(m.components)}"))
     provided = {cap for spec in m.components.values() if spec.use in catalog
                 for cap in catalog[spec.use].provides}
+    provided |= set(catalog.infra(target).provides) if catalog.infra(target) else set()
     for i, name in enumerate(m.smoke.scenarios):
         loc = ("smoke", "scenarios", i)
         if name not in catalog.scenarios:
@@ -210,12 +214,39 @@ def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Prob
             problems.append(Problem(loaded.where(*loc), f"smoke.scenarios[{i}]",
                                     f"{name} needs {', '.join(missing)}, which nothing in the stack provides",
                                     f"add components that provide them: {', '.join(offered)}"))
-    if m.backend.kind != "local":
-        problems.append(Problem(loaded.where("backend", "kind"), "backend.kind",
-                                f"the {m.backend.kind} state backend is not available in this version of stackctl",
-                                "use backend: {kind: local} (state in the stack's workdir)"))
+    infra = catalog.infra(target)
+    if infra is not None and INFRA_INSTANCE in m.components:
+        problems.append(Problem(loaded.where("components", INFRA_INSTANCE), f"components.{INFRA_INSTANCE}",
+                                f"{INFRA_INSTANCE!r} is reserved on target {target}: it names the target's base "
+                                f"({infra.title})", "rename the instance"))
+    problems += _check_backend(loaded)
+    from .targets import supported_target  # targets import the stack, which imports this module
+
+    if supported_target(target):
+        problems += supported_target(target).validate(loaded)
     if target not in TARGETS:  # pragma: no cover - the Literal already guards this
         problems.append(Problem(loaded.where("target", "kind"), "target.kind", f"unknown target {target!r}"))
+    return problems
+
+
+def _check_backend(loaded: LoadedManifest) -> list[Problem]:
+    m = loaded.manifest
+    if m.backend.kind == "local":
+        return []
+    if m.backend.kind != "s3":
+        return [Problem(loaded.where("backend", "kind"), "backend.kind",
+                        f"the {m.backend.kind} state backend is not available in this version of stackctl",
+                        "use backend: {kind: local} (state in the stack's workdir) or {kind: s3, bucket: NAME}")]
+    problems = []
+    if not m.backend.bucket:
+        problems.append(Problem(loaded.where("backend"), "backend.bucket", "the s3 backend needs a bucket",
+                                "add `bucket: NAME` (an existing bucket you can write to) under backend"))
+    elif not re.match(S3_BUCKET, m.backend.bucket):
+        problems.append(Problem(loaded.where("backend", "bucket"), "backend.bucket",
+                                "not a valid S3 bucket name", "3-63 lower-case letters, digits, dots and hyphens"))
+    if not (m.backend.region or m.target.region):
+        problems.append(Problem(loaded.where("backend"), "backend.region", "the s3 backend needs a region",
+                                "add `region:` under backend (or target.region)"))
     return problems
 
 
@@ -226,11 +257,17 @@ def _instance_name_like(name: str) -> str:
 _PY_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "port": (int,)}
 
 
-def _check_inputs(loaded, inst, spec, inputs: dict[str, InputSpec]) -> list[Problem]:
+def _check_inputs(loaded, inst, spec, contract, target: str) -> list[Problem]:
     problems = []
+    inputs: dict[str, InputSpec] = contract.inputs_for(target)
     for key, value in spec.with_.items():
         loc = ("components", inst, "with", key)
         fld = f"components.{inst}.with.{key}"
+        if key in contract.inputs and key not in inputs:
+            only = ", ".join(contract.inputs[key].targets)
+            problems.append(Problem(loaded.where(*loc), fld, f"applies to target {only} only, and this stack's "
+                                    f"target is {target}", "remove it"))
+            continue
         if key not in inputs:
             hint = suggest(key, inputs) or (f"{spec.use} takes: {', '.join(inputs)}" if inputs
                                             else f"{spec.use} takes no inputs")

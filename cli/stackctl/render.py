@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 
 from . import resources
+from .backends import backend_block
 from .stack import Stack
 from .targets import RootVariable
 
@@ -75,7 +76,7 @@ def build(stack: Stack) -> tuple[dict[str, Any], Rendered]:
         args: list[tuple[str, str]] = [("stack", "var.stack_name"), ("instance", json.dumps(inst))]
         for extra_arg, expr in target.module_arguments(inst):
             args.append((extra_arg, expr))
-        for name, spec in contract.inputs.items():
+        for name, spec in contract.inputs_for(target.kind).items():
             var = input_variable(inst, name)
             variables.append(RootVariable(var, HCL_TYPES[spec.type], f"{inst}: {spec.description}", spec.sensitive))
             args.append((name, f"var.{var}"))
@@ -106,7 +107,10 @@ def build(stack: Stack) -> tuple[dict[str, Any], Rendered]:
     tfvars.update(target.root_values(stack))
     context = {
         "stack_name": stack.name,
-        "backend": target.backend_block(stack),
+        "backend": backend_block(stack),
+        "providers": [{"name": n, "source": src, "version": ver}
+                      for n, (src, ver) in target.required_providers().items()],
+        "provider_config": target.provider_config(),
         "variables": variables,
         "modules": modules,
         "outputs": outputs,

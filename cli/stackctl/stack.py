@@ -9,7 +9,7 @@ from typing import Any
 
 from . import secrets
 from .catalog import Catalog, Contract, load_catalog
-from .manifest import ComponentSpec, LoadedManifest, load_manifest
+from .manifest import INFRA_INSTANCE, ComponentSpec, LoadedManifest, load_manifest
 from .targets import Target, get_target
 from .wiring import Wiring, resolve
 from .workdir import StackRecord, Workdir, allocate_ports
@@ -67,7 +67,7 @@ class Stack:
             manifest_sha256=self.manifest_sha256(),
             target=self.target.kind,
             backend=self.loaded.manifest.backend.kind,
-            identity=self.target.identity(),
+            identity=self.target.identity(self),
             ttl=self.loaded.manifest.metadata.ttl,
             components={i: c.contract.name for i, c in self.components.items()},
         )
@@ -82,12 +82,13 @@ class Stack:
         Ports are remembered in the record so a second `up` renders the same root (no changes).
         """
         record = self.record()
-        wanted = [(i, n) for i, c in self.components.items() for n, s in c.contract.inputs.items()
+        kind = self.target.kind
+        wanted = [(i, n) for i, c in self.components.items() for n, s in c.contract.inputs_for(kind).items()
                   if s.type == "port" and n not in c.spec.with_ and n not in record.ports.get(i, {})]
         for (inst, name), port in zip(wanted, allocate_ports(len(wanted)), strict=True):
             record.ports.setdefault(inst, {})[name] = port
         for inst, comp in self.components.items():
-            for name, spec in comp.contract.inputs.items():
+            for name, spec in comp.contract.inputs_for(kind).items():
                 given = comp.spec.with_.get(name)
                 if spec.type == "secret":
                     if given is not None:
@@ -110,7 +111,13 @@ def load_stack(path: Path, catalog: Catalog | None = None) -> Stack:
     catalog = catalog or load_catalog()
     loaded = load_manifest(path, catalog)
     wiring = resolve(loaded, catalog)
-    components = {inst: ComponentInstance(inst, spec, catalog[spec.use])
-                  for inst, spec in loaded.manifest.components.items()}
+    target = get_target(loaded.manifest.target.kind)
+    components = {}
+    infra = catalog.infra(target.kind)
+    if infra is not None:  # the target's base: its inputs come from the manifest's target section
+        spec = ComponentSpec(use=infra.name, **{"with": target.infra_inputs(loaded.manifest)})
+        components[INFRA_INSTANCE] = ComponentInstance(INFRA_INSTANCE, spec, infra)
+    components.update({inst: ComponentInstance(inst, spec, catalog[spec.use])
+                       for inst, spec in loaded.manifest.components.items()})
     workdir = Workdir(loaded.name)
-    return Stack(loaded, catalog, wiring, get_target(loaded.manifest.target.kind), workdir, components)
+    return Stack(loaded, catalog, wiring, target, workdir, components)

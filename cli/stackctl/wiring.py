@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 
-from .catalog import Catalog, capabilities
+from .catalog import Catalog, Contract, capabilities
 from .errors import Problem, WiringError
-from .manifest import LoadedManifest
+from .manifest import INFRA_INSTANCE, LoadedManifest
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,23 @@ class Wiring:
         return [w for w in self.wires if w.consumer == instance]
 
 
+def contracts_of(loaded: LoadedManifest, catalog: Catalog) -> dict[str, Contract]:
+    """Instance -> contract, with the target's base module (if any) as instance `infra`, first."""
+    infra = catalog.infra(loaded.manifest.target.kind)
+    out = {INFRA_INSTANCE: infra} if infra is not None else {}
+    out.update({inst: catalog[spec.use] for inst, spec in loaded.manifest.components.items()})
+    return out
+
+
 def resolve(loaded: LoadedManifest, catalog: Catalog) -> Wiring:
+    """Wire the manifest's components; the target's base module provides what no component does."""
     comps = loaded.manifest.components
+    contracts = contracts_of(loaded, catalog)
     providers: dict[str, list[str]] = {}
     for inst, spec in comps.items():
         for cap in catalog[spec.use].provides:
             providers.setdefault(cap, []).append(inst)
+    base = contracts.get(INFRA_INSTANCE)
 
     wires, problems = [], []
     for inst, spec in comps.items():
@@ -58,6 +69,8 @@ def resolve(loaded: LoadedManifest, catalog: Catalog) -> Wiring:
                     continue
             else:
                 candidates = [p for p in providers.get(cap, []) if p != inst]
+                if not candidates and base is not None and cap in base.provides:
+                    candidates = [INFRA_INSTANCE]
                 if len(candidates) == 1:
                     provider = candidates[0]
                 elif not candidates:
@@ -73,12 +86,16 @@ def resolve(loaded: LoadedManifest, catalog: Catalog) -> Wiring:
                                             f"{cap} is ambiguous: {', '.join(candidates)} all provide it",
                                             f"add `connect: {{{cap}: {candidates[0]}}}` to {inst}"))
                     continue
-            outputs = catalog[comps[provider].use].provides[cap]
+            outputs = contracts[provider].provides[cap]
             wires.append(Wire(inst, cap, provider, dict(outputs)))
     if problems:
         raise WiringError(problems, source=loaded.doc.display)
 
     graph: dict[str, set[str]] = {inst: set(spec.depends_on) for inst, spec in comps.items()}
+    if base is not None:  # every module of the target sits on its base (network, compute pool)
+        graph[INFRA_INSTANCE] = set()
+        for inst in comps:
+            graph[inst].add(INFRA_INSTANCE)
     for w in wires:
         graph[w.consumer].add(w.provider)
     try:
@@ -104,12 +121,12 @@ def _candidates_hint(cap: str, providers: dict[str, list[str]], inst: str, catal
 
 def _scenario_edges(loaded: LoadedManifest, catalog: Catalog) -> list[tuple[str, list[tuple[str, str]]]]:
     """For each smoke scenario, the (provider instance, capability) pairs it exercises."""
-    comps = loaded.manifest.components
+    contracts = contracts_of(loaded, catalog)
     out = []
     for name in loaded.manifest.smoke.scenarios:
         needs = catalog.scenarios[name].requires
-        out.append((name, [(inst, cap) for cap in needs for inst, spec in comps.items()
-                           if cap in catalog[spec.use].provides]))
+        out.append((name, [(inst, cap) for cap in needs for inst, contract in contracts.items()
+                           if cap in contract.provides]))
     return out
 
 
@@ -119,9 +136,9 @@ def _node_id(name: str) -> str:
 
 def mermaid(loaded: LoadedManifest, catalog: Catalog, wiring: Wiring) -> str:
     lines = ["flowchart LR"]
-    comps = loaded.manifest.components
+    contracts = contracts_of(loaded, catalog)
     for inst in wiring.order:
-        lines.append(f'  {inst}["{inst}<br/>{comps[inst].use}"]')
+        lines.append(f'  {inst}["{inst}<br/>{contracts[inst].name}"]')
     for w in wiring.wires:
         lines.append(f"  {w.provider} -->|{w.capability}| {w.consumer}")
     for inst, deps in wiring.depends_on.items():
@@ -134,10 +151,10 @@ def mermaid(loaded: LoadedManifest, catalog: Catalog, wiring: Wiring) -> str:
 
 
 def dot(loaded: LoadedManifest, catalog: Catalog, wiring: Wiring) -> str:
-    comps = loaded.manifest.components
+    contracts = contracts_of(loaded, catalog)
     lines = [f'digraph "{loaded.name}" {{', "  rankdir=LR;", "  node [shape=box];"]
     for inst in wiring.order:
-        lines.append(f'  "{inst}" [label="{inst}\\n{comps[inst].use}"];')
+        lines.append(f'  "{inst}" [label="{inst}\\n{contracts[inst].name}"];')
     for w in wiring.wires:
         lines.append(f'  "{w.provider}" -> "{w.consumer}" [label="{w.capability}"];')
     for inst, deps in wiring.depends_on.items():

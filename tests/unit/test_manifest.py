@@ -143,8 +143,16 @@ def test_bad_ttl(write, fixture_catalog):
 
 
 def test_unavailable_backend_is_rejected(write, fixture_catalog):
-    _fails(write(GOOD.replace("target:", "backend: {kind: s3, bucket: b}\ntarget:")),
-           "stack.yaml:5 backend.kind: the s3 state backend is not available in this version of stackctl")
+    _fails(write(GOOD.replace("target:", "backend: {kind: gcs, bucket: b}\ntarget:")),
+           "stack.yaml:5 backend.kind: the gcs state backend is not available in this version of stackctl")
+
+
+def test_s3_backend_needs_a_valid_bucket_and_a_region(write, fixture_catalog):
+    _fails(write(GOOD.replace("target:", "backend: {kind: s3}\ntarget:")),
+           "stack.yaml:5 backend.bucket: the s3 backend needs a bucket",
+           "backend.region: the s3 backend needs a region")
+    _fails(write(GOOD.replace("target:", "backend: {kind: s3, bucket: No_Such, region: us-east-1}\ntarget:")),
+           "backend.bucket: not a valid S3 bucket name")
 
 
 def test_unavailable_target_is_rejected_clearly(write, fixture_catalog):

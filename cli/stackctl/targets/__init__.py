@@ -5,13 +5,24 @@ from __future__ import annotations
 from ..errors import UnsupportedError
 from .base import Check, RootVariable, Target
 
-__all__ = ["Check", "RootVariable", "Target", "get_target"]
+__all__ = ["Check", "RootVariable", "Target", "get_target", "supported_target"]
 
 
-def get_target(kind: str) -> Target:
+def supported_target(kind: str) -> Target | None:
     if kind == "local":
         from .local import LocalTarget
 
         return LocalTarget()
-    raise UnsupportedError(f"target {kind!r}", "this version of stackctl deploys to the local target only",
-                           "set target.kind: local")
+    if kind == "aws":
+        from .aws import AwsTarget
+
+        return AwsTarget()
+    return None
+
+
+def get_target(kind: str) -> Target:
+    target = supported_target(kind)
+    if target is None:
+        raise UnsupportedError(f"target {kind!r}", "this version of stackctl deploys to the local and aws targets",
+                               "set target.kind: local or aws")
+    return target

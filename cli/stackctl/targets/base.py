@@ -30,6 +30,14 @@ class Check:
 class Target:
     kind: str = ""
 
+    def validate(self, loaded) -> list:
+        """Target-specific manifest problems (e.g. a region or GPU type the target does not know)."""
+        return []
+
+    def infra_inputs(self, manifest) -> dict[str, Any]:
+        """Inputs of the target's base module (modules/_infra/<target>), from the manifest's target section."""
+        return {}
+
     def module_arguments(self, instance: str) -> list[tuple[str, str]]:
         """Extra arguments every module of this target takes (HCL expressions)."""
         return []
@@ -40,11 +48,21 @@ class Target:
     def root_values(self, stack: Stack) -> dict[str, Any]:
         return {}
 
-    def backend_block(self, stack: Stack) -> str | None:
-        return None  # local state in the rendered root
+    def required_providers(self) -> dict[str, tuple[str, str]]:
+        """Provider name -> (source, version constraint); none for the local target."""
+        return {}
 
-    def identity(self) -> str:
+    def provider_config(self) -> str:
+        """Static provider blocks (values come from root variables, never from the template)."""
         return ""
+
+    def identity(self, stack: Stack | None = None) -> str:
+        """Who is deploying, as recorded with the stack."""
+        return ""
+
+    def owner_mismatch(self, stack: Stack, recorded: str) -> str | None:
+        """Why the current identity may not change a stack created by `recorded`; None when it may."""
+        return None
 
     def preflight(self, stack: Stack) -> list[Check]:
         return []
@@ -68,3 +86,20 @@ class Target:
 
     def component_status(self, stack: Stack, instance: str) -> dict[str, Any]:
         return {}
+
+    def smoke_skip_reason(self, stack: Stack, instance: str | None) -> str | None:
+        """Why an instance's probes (None: the stack's scenarios) cannot run here, if they cannot."""
+        return None
+
+    def smoke_context(self, stack: Stack, instance: str) -> dict[str, Any]:
+        """More context for an instance's python probes."""
+        return {}
+
+    def smoke_python(self, stack: Stack, instance: str) -> str:
+        """The interpreter of an instance's python probes: its component environment, if it has one."""
+        import sys
+
+        from ..runtime import envs
+
+        reqs = stack.components[instance].requirements()
+        return str(envs.ensure_env(reqs) / "bin" / "python") if reqs else sys.executable

@@ -60,7 +60,7 @@ class LocalTarget(Target):
             for inst, comp in stack.components.items()
         }}
 
-    def identity(self) -> str:
+    def identity(self, stack: Stack | None = None) -> str:
         return f"{getpass.getuser()}@{socket.gethostname()}"
 
     def preflight(self, stack: Stack) -> list[Check]:
@@ -141,9 +141,3 @@ class LocalTarget(Target):
             "uptime_s": round(time.time() - started, 1) if started else None,
             "log": str(stack.workdir.log_file(instance)),
         }
-
-    def smoke_python(self, stack: Stack, instance: str) -> str:
-        from ..runtime import envs
-
-        reqs = stack.components[instance].requirements()
-        return str(envs.ensure_env(reqs) / "bin" / "python") if reqs else sys.executable

@@ -1,0 +1,74 @@
+"""Where Terraform keeps a stack's state: `local` (the workdir) or `s3` (a bucket, with S3 lock files).
+
+The backend block is the one place a value reaches a template, because Terraform evaluates
+backends before variables: every value is validated by the manifest and written as an escaped
+HCL string.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .awsapi import AwsContext, classify
+from .targets import Check
+
+if TYPE_CHECKING:
+    from .stack import Stack
+
+
+def _hcl(value: str) -> str:
+    import json
+
+    return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
+
+
+def state_key(stack: Stack) -> str:
+    return f"stackctl/{stack.name}/terraform.tfstate"
+
+
+def s3_context(stack: Stack) -> AwsContext:
+    m = stack.loaded.manifest
+    return AwsContext(region=m.backend.region or m.target.region, endpoint=m.target.endpoint)
+
+
+def backend_block(stack: Stack) -> str | None:
+    backend = stack.loaded.manifest.backend
+    if backend.kind != "s3":
+        return None  # local state in the rendered root
+    ctx = s3_context(stack)
+    pairs = [("bucket", _hcl(backend.bucket)), ("key", _hcl(state_key(stack))), ("region", _hcl(ctx.region)),
+             ("use_lockfile", "true")]  # S3-native locking (conditional writes): no DynamoDB table needed
+    overrides = {k: ctx.endpoint_of(k) for k in ("s3", "sts") if ctx.endpoint_of(k)}
+    if overrides:
+        pairs.append(("use_path_style", "true"))
+        pairs.append(("endpoints", "{ " + ", ".join(f"{k} = {_hcl(v)}" for k, v in overrides.items()) + " }"))
+    width = max(len(k) for k, _ in pairs)
+    body = "\n".join(f"    {k.ljust(width)} = {v}" for k, v in pairs)
+    return f'  backend "s3" {{\n{body}\n  }}'
+
+
+def check_state_bucket(stack: Stack) -> Check:
+    backend = stack.loaded.manifest.backend
+    ctx = s3_context(stack)
+    try:
+        ctx.client("s3").head_bucket(Bucket=backend.bucket)
+    except Exception as err:
+        from .awsapi import error_code
+
+        if error_code(err) in ("404", "NoSuchBucket", "NotFound"):
+            return Check("state bucket", "NO", f"s3://{backend.bucket} does not exist",
+                         f"create it once: aws s3api create-bucket --bucket {backend.bucket} --region {ctx.region}"
+                         + ("" if ctx.region == "us-east-1" else
+                            f" --create-bucket-configuration LocationConstraint={ctx.region}"))
+        return Check("state bucket", *classify(err))
+    return Check("state bucket", "OK", f"s3://{backend.bucket}/{state_key(stack)} (locked with S3 lock files)")
+
+
+def forget_state(stack: Stack) -> str | None:
+    """After a verified destroy: delete the (now empty) state object. Returns what was removed."""
+    backend = stack.loaded.manifest.backend
+    if backend.kind != "s3":
+        return None
+    ctx = s3_context(stack)
+    ctx.client("s3").delete_object(Bucket=backend.bucket, Key=state_key(stack))
+    return f"s3://{backend.bucket}/{state_key(stack)}"
