@@ -35,6 +35,7 @@ StackArg = Annotated[Optional[str], typer.Argument(
     show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Preflight: stop on UNKNOWN (not verified) as on NO.")]
 TfOpt = Annotated[Optional[str], typer.Option(
     "--tf-binary", envvar="STACKCTL_TF_BINARY",
     help="terraform or tofu binary to run (default: terraform on PATH, then tofu).")]
@@ -198,19 +199,22 @@ def render(
 
 
 @app.command()
-def check(stack: StackArg = None, json_out: JsonOpt = False):
+def check(stack: StackArg = None, strict: StrictOpt = False, json_out: JsonOpt = False):
     """Preflight: check that the target can take this stack before anything is provisioned.
 
-    Each check answers OK, NO or UNKNOWN with a fix; any NO exits 2.
-    Example: stackctl check stacks/local.yaml
+    Each check answers OK, NO or UNKNOWN (could not be verified: access denied, throttled) with a
+    fix. Any NO exits 2; UNKNOWN is reported, and exits 2 too with --strict. On aws: credentials,
+    region, each instance type offered in the region's zones, vCPU quotas, the state bucket.
+    Example: stackctl check stacks/aws-gpu.yaml
     """
     from . import lifecycle
 
     s = _load(stack)
-    checks = lifecycle.preflight(s, _console(json_out))
+    console = _console(json_out)
+    checks = lifecycle.preflight(s, console)
     if json_out:
         _emit_json([c.__dict__ for c in checks])
-    lifecycle.require_passed(checks)
+    lifecycle.require_passed(checks, console, strict)
 
 
 @app.command()
@@ -232,7 +236,7 @@ def plan(stack: StackArg = None, tf_binary: TfOpt = None, json_out: JsonOpt = Fa
 @app.command()
 def up(stack: StackArg = None, yes: YesOpt = False, junit: JunitOpt = None, tf_binary: TfOpt = None,
        no_smoke: Annotated[bool, typer.Option("--no-smoke", help="Skip the smoke tests after apply.")] = False,
-       json_out: JsonOpt = False):
+       strict: StrictOpt = False, json_out: JsonOpt = False):
     """Bring a stack up: validate, preflight, render, plan, apply, then smoke-test it.
 
     Running it again on a stack that is up changes nothing and re-runs the smoke tests.
@@ -244,7 +248,9 @@ def up(stack: StackArg = None, yes: YesOpt = False, junit: JunitOpt = None, tf_b
     console = _console(json_out)
     report = None
     try:
-        report = lifecycle.up(s, console, _options(yes, tf_binary, console), junit, run_smoke=not no_smoke)
+        opts = _options(yes, tf_binary, console)
+        opts.strict = strict
+        report = lifecycle.up(s, console, opts, junit, run_smoke=not no_smoke)
     finally:
         if json_out:
             state = s.workdir.load_record()

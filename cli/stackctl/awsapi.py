@@ -14,7 +14,7 @@ from typing import Any
 from .errors import ToolMissingError
 
 # boto3 service name -> the AWS provider's `endpoints` key, for every service stackctl or its modules call
-SERVICES = {"ec2": "ec2", "s3": "s3", "iam": "iam", "rds": "rds", "sts": "sts",
+SERVICES = {"ec2": "ec2", "s3": "s3", "iam": "iam", "rds": "rds", "sts": "sts", "ssm": "ssm",
             "resourcegroupstaggingapi": "resourcegroupstaggingapi", "service-quotas": "servicequotas"}
 THROTTLED = {"Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
              "TooManyRequestsException", "RequestThrottled", "SlowDown"}

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from . import secrets as secret_store
 from . import smoke, terraform
+from .backends import forget_state
 from .errors import InputError, SmokeFailed, StackctlError, TerraformError
 from .progress import ApplyView, print_plan
 from .render import render, secret_environment
@@ -32,6 +33,7 @@ Confirm = Callable[[str], bool]
 class Options:
     yes: bool = False
     tf_binary: str | None = None
+    strict: bool = False  # preflight: UNKNOWN stops like NO
     confirm: Confirm | None = None  # None: no terminal to ask on
 
 
@@ -49,11 +51,16 @@ def preflight(stack: Stack, console: Console) -> list[Check]:
     return checks
 
 
-def require_passed(checks: list[Check]) -> None:
-    failed = [c for c in checks if c.status == "NO"]
+def require_passed(checks: list[Check], console: Console | None = None, strict: bool = False) -> None:
+    """Any NO stops here (exit 2); UNKNOWN is said out loud, and stops too with --strict."""
+    failed = [c for c in checks if c.status == "NO" or (strict and c.status == "UNKNOWN")]
     if failed:
         raise InputError(f"preflight failed: {', '.join(c.name for c in failed)}",
                          "; ".join(c.hint for c in failed if c.hint) or None)
+    unknown = [c.name for c in checks if c.status == "UNKNOWN"]
+    if unknown and console is not None:
+        console.print(f"  [yellow]not verified[/]: {', '.join(unknown)}; going on without them "
+                      "(--strict stops on UNKNOWN)")
 
 
 def _confirm(opts: Options, question: str) -> None:
@@ -84,7 +91,8 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
     with stack.workdir.lock("up"):
         console.print(f"[bold]stack {stack.name}[/] ({stack.target.kind}) — {len(stack.components)} components")
         record = stack.resolve_values()
-        require_passed(preflight(stack, console))
+        require_passed(preflight(stack, console), console, opts.strict)
+        _require_owner(stack, record)
         _retire_removed(stack, record, console, opts)
         rendered = render(stack)
         stack.workdir.save_record(record)
@@ -122,6 +130,17 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
         if not run_smoke or not stack.loaded.manifest.smoke.enabled:
             return None
         return test(stack, console, opts, junit)
+
+
+def _require_owner(stack: Stack, record) -> None:
+    """A stack is changed only by the identity (e.g. AWS account) that created it."""
+    if not record.identity:
+        record.identity = stack.target.identity(stack)
+        return
+    why = stack.target.owner_mismatch(stack, record.identity)
+    if why:
+        raise InputError(f"{why}; refusing to change it",
+                         "use the credentials of the account that created the stack (AWS_PROFILE=...)")
 
 
 def _retire_removed(stack: Stack, record, console: Console, opts: Options) -> None:
@@ -175,13 +194,15 @@ def test(stack: Stack, console: Console, opts: Options, junit: Path | None = Non
             instance=inst, component=comp.contract.name, contract_dir=comp.contract.root,
             probes=comp.contract.smoke, outputs=values.get(inst, {}), inputs=wired,
             python=stack.target.smoke_python(stack, inst), log_file=stack.workdir.log_file(inst),
-            stack=stack.name))
+            stack=stack.name, skip_reason=stack.target.smoke_skip_reason(stack, inst),
+            context=stack.target.smoke_context(stack, inst)))
     console.print("[bold]smoke tests[/]")
     budget = stack.loaded.manifest.smoke.timeout_seconds
     report = smoke.run_smoke(targets, secrets=secrets, overall_timeout=budget)
     names = stack.loaded.manifest.smoke.scenarios
     if names:
-        skip = None if report.passed else "a component's own smoke test failed"
+        skip = stack.target.smoke_skip_reason(stack, None) or (
+            None if report.passed else "a component's own smoke test failed")
         scenarios = [_scenario_target(stack, name, values, skip, console) for name in names]
         more = smoke.run_smoke(scenarios, secrets=secrets, overall_timeout=max(1.0, budget - report.duration_s))
         report = smoke.SmokeReport(stack.name, report.results + more.results, report.duration_s + more.duration_s)
@@ -254,8 +275,9 @@ def down(stack: Stack, console: Console, opts: Options) -> None:
         root = workdir.tf_dir
         if not (root / "main.tf").exists():
             render(stack)  # never rendered (e.g. an interrupted first up): render to destroy cleanly
-        _confirm(opts, f"destroy stack {stack.name} and everything in it")
         record = workdir.load_record()
+        _require_owner(stack, record)
+        _confirm(opts, f"destroy stack {stack.name} and everything in it")
         record.state = "destroying"
         workdir.save_record(record)
         tf = runner(stack, root, opts)
@@ -268,10 +290,11 @@ def down(stack: Stack, console: Console, opts: Options) -> None:
         if left:
             raise StackctlError("destroy finished but these are still there:\n" + "\n".join(f"  {x}" for x in left),
                                 f"stop them by hand; the workdir {workdir.root} is kept for inspection")
+        state = forget_state(stack)
         shutil.rmtree(workdir.root)
         secret_store.forget(stack.name)
         console.print(f"stack {stack.name} destroyed in {time.monotonic() - started:.1f}s; "
-                      "no process left, every port closed")
+                      f"{stack.target.clean_message}" + (f"; removed its state {state}" if state else ""))
 
 
 def _require_up(workdir: Workdir) -> None:

@@ -60,6 +60,9 @@ class Target(_Strict):
     endpoint: str | None = Field(None, pattern=r"^https?://[^\s]+$",
                                  description="API endpoint override for every service, e.g. a local emulator")
     gpu: GPU | None = Field(None, description="optional GPU pool")
+    allow_from: list[str] = Field(default_factory=list, description=(
+        "cloud targets: CIDRs that may reach the components' service ports, e.g. your address/32 to smoke-test "
+        "them from here; none: reachable only inside the network"))
 
 
 class Backend(_Strict):

@@ -74,7 +74,7 @@ def build(stack: Stack) -> tuple[dict[str, Any], Rendered]:
         comp = stack.components[inst]
         contract = comp.contract
         args: list[tuple[str, str]] = [("stack", "var.stack_name"), ("instance", json.dumps(inst))]
-        for extra_arg, expr in target.module_arguments(inst):
+        for extra_arg, expr in target.module_arguments(stack, inst):
             args.append((extra_arg, expr))
         for name, spec in contract.inputs_for(target.kind).items():
             var = input_variable(inst, name)

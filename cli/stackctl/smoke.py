@@ -295,6 +295,17 @@ def _attempt_fn(kind: str, spec: Any, target: SmokeTarget, ctx: dict, cancel: th
     return python
 
 
+def _display_name(target: SmokeTarget, probe: SmokeProbe) -> str:
+    """A probe's name with its template filled in from the outputs, as far as they allow."""
+    raw = getattr(probe, probe.kind)
+    ctx = {**target.context, "outputs": target.outputs, "inputs": target.inputs,
+           "stack": target.stack, "instance": target.instance}
+    try:
+        return _render(probe.name, ctx) if probe.name else _default_name(probe.kind, _render(raw, ctx))
+    except Exception:  # noqa: BLE001 -- outputs may be missing; the raw template still names the probe
+        return probe.name or _default_name(probe.kind, raw)
+
+
 def _run_target(target: SmokeTarget, overall_deadline: float | None, cancel: threading.Event,
                 redact: _Redactor, emit: Callable[[ProbeResult], None]) -> list[ProbeResult]:
     results: list[ProbeResult] = []
@@ -305,7 +316,7 @@ def _run_target(target: SmokeTarget, overall_deadline: float | None, cancel: thr
         start = time.monotonic()
         log_tail = None
         if skip:
-            status, name, detail = "skipped", probe.name or _default_name(kind, getattr(probe, kind)), skip
+            status, name, detail = "skipped", _display_name(target, probe), skip
         elif overall_deadline is not None and start >= overall_deadline:
             status, name = "failed", probe.name or _default_name(kind, getattr(probe, kind))
             detail = "the overall smoke timeout ran out before this probe ran"

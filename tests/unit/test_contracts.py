@@ -17,7 +17,7 @@ from stackctl.catalog import capabilities, load_contract
 from stackctl.render import HCL_TYPES
 
 MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf")
-TARGET_VARIABLES = {"local": {"runtime"}}
+TARGET_VARIABLES = {"local": {"runtime"}, "aws": {"infra", "requirements"}}  # what each target passes every module
 
 
 def _blocks(path: Path, kind: str) -> dict[str, dict]:
@@ -48,9 +48,10 @@ def lint(contract_path: Path) -> list[str]:
                 if attr not in body:
                     problems.append(f"{where}: variable {name} has no {attr}")
         expected: dict[str, tuple[str | None, bool, bool]] = {}  # name -> (type, sensitive, optional)
-        for name in ("stack", "instance", *TARGET_VARIABLES.get(target, ())):
+        target_variables = TARGET_VARIABLES.get(target, ()) if contract.kind == "component" else ()
+        for name in ("stack", "instance", *target_variables):
             expected[name] = (None, False, False)
-        for name, spec in contract.inputs.items():
+        for name, spec in contract.inputs_for(target).items():
             expected[name] = (HCL_TYPES[spec.type], spec.sensitive, False)
         for cap, req in contract.requires.items():
             for fld, fspec in caps[cap].fields.items():
@@ -86,7 +87,8 @@ def lint(contract_path: Path) -> list[str]:
 
 
 def _contracts(root: Path) -> list[Path]:
-    return sorted(p for p in root.glob("*/component.yaml"))
+    """Components, and the targets' base modules (modules/_infra/<target>)."""
+    return sorted(root.glob("*/component.yaml")) + sorted(root.glob("_infra/*/component.yaml"))
 
 
 @pytest.mark.parametrize("path", _contracts(resources.modules_dir()) + _contracts(FIXTURE_CATALOG),

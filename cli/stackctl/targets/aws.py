@@ -49,6 +49,7 @@ QUOTAS = {
     "Standard": ("L-1216C47A", "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances",
                  ("a", "c", "d", "h", "i", "m", "r", "t", "z")),
 }
+PROVIDER_SERVICES = ("ec2", "iam", "rds", "s3", "ssm", "sts")  # what the modules' resources call
 CPU_INPUT = "instance_type"  # a component input that names an EC2 instance type the stack will run
 
 
@@ -60,6 +61,7 @@ def quota_family(instance_type: str) -> str | None:
 
 class AwsTarget(Target):
     kind = "aws"
+    clean_message = "teardown verified: 0 resources tagged with the stack remain"
 
     def __init__(self):
         self._context: AwsContext | None = None
@@ -91,21 +93,28 @@ class AwsTarget(Target):
     def infra_inputs(self, manifest) -> dict[str, Any]:
         gpu = manifest.target.gpu
         spec = GPU_TYPES.get(gpu.type) if gpu else None
+        ctx = AwsContext(region=manifest.target.region or "", endpoint=manifest.target.endpoint)
         return {
             "region": manifest.target.region or "",
+            "s3_endpoint": (ctx.endpoint_of("s3") or "") if manifest.target.region else "",
+            "gpu_type": gpu.type if spec else "",
+            "allow_from": ",".join(manifest.target.allow_from),
             "gpu_instance_type": spec.instance_type if spec else "",
             "gpu_instances": math.ceil(gpu.count / spec.gpus) if spec else 0,
         }
 
-    def module_arguments(self, instance: str) -> list[tuple[str, str]]:
-        return [] if instance == INFRA else [("infra", "module.infra.placement")]
+    def module_arguments(self, stack: Stack, instance: str) -> list[tuple[str, str]]:
+        if instance == INFRA:
+            return []
+        # every aws component module takes both, like every local one takes `runtime`
+        return [("infra", "module.infra.placement"), ("requirements", f"var.requirements[{json.dumps(instance)}]")]
 
     def required_providers(self) -> dict[str, tuple[str, str]]:
         return {"aws": ("hashicorp/aws", ">= 5.40, < 6.0")}
 
     def provider_config(self) -> str:
-        endpoints = "\n".join(f"    {key:<24} = lookup(var.aws_endpoints, {json.dumps(key)}, null)"
-                              for key in ("ec2", "iam", "rds", "s3", "sts"))
+        endpoints = "\n".join(f"    {key:<3} = lookup(var.aws_endpoints, {json.dumps(key)}, null)"
+                              for key in PROVIDER_SERVICES)
         return (
             'provider "aws" {\n'
             "  region            = var.aws_region\n"
@@ -122,6 +131,8 @@ class AwsTarget(Target):
                          "AWS provider endpoint overrides by service (AWS_ENDPOINT_URL*, target.endpoint)"),
             RootVariable("aws_s3_use_path_style", "bool", "Path-style S3 URLs (endpoint overrides need them)"),
             RootVariable("aws_default_tags", "map(string)", "Tags on every resource; stackctl:stack finds them"),
+            RootVariable("requirements", "map(list(string))",
+                         "Per component, the pinned Python requirements its instances install"),
         ]
 
     def root_values(self, stack: Stack) -> dict[str, Any]:
@@ -129,10 +140,11 @@ class AwsTarget(Target):
         endpoints = ctx.provider_endpoints()
         return {
             "aws_region": ctx.region,
-            "aws_endpoints": {k: v for k, v in endpoints.items() if k in ("ec2", "iam", "rds", "s3", "sts")},
+            "aws_endpoints": {k: v for k, v in endpoints.items() if k in PROVIDER_SERVICES},
             "aws_s3_use_path_style": "s3" in endpoints,
             "aws_default_tags": {**stack.loaded.manifest.metadata.labels, STACK_TAG: stack.name,
                                  "stackctl:managed-by": "stackctl"},
+            "requirements": {i: c.requirements() for i, c in stack.components.items() if i != INFRA},
         }
 
     # ---- identity ----
@@ -163,34 +175,24 @@ class AwsTarget(Target):
 
     # ---- preflight ----
 
-    def instance_types(self, stack: Stack) -> list[str]:
-        """Every EC2 instance type the stack will run: the GPU pool and components' instance_type inputs."""
-        wanted = []
-        infra = stack.components.get(INFRA)
-        if infra and infra.values.get("gpu_instance_type"):
-            wanted.append(infra.values["gpu_instance_type"])
-        for comp in stack.components.values():
-            value = comp.values.get(CPU_INPUT)
-            if value and value not in wanted:
-                wanted.append(value)
-        return wanted
-
     def instance_counts(self, stack: Stack) -> dict[str, int]:
+        """Every EC2 instance type the stack runs, and how many: the GPU pool, components' instance_type."""
         counts: dict[str, int] = {}
+        infra = self.infra_inputs(stack.loaded.manifest)
+        if infra["gpu_instances"]:
+            counts[infra["gpu_instance_type"]] = infra["gpu_instances"]
         for inst, comp in stack.components.items():
-            if inst == INFRA and comp.values.get("gpu_instances"):
-                counts[comp.values["gpu_instance_type"]] = counts.get(comp.values["gpu_instance_type"], 0) + int(
-                    comp.values["gpu_instances"])
-            elif comp.values.get(CPU_INPUT):
-                counts[comp.values[CPU_INPUT]] = counts.get(comp.values[CPU_INPUT], 0) + 1
+            spec = comp.contract.inputs_for(self.kind).get(CPU_INPUT)
+            if inst != INFRA and spec is not None:  # read from the manifest: preflight runs before values resolve
+                itype = comp.spec.with_.get(CPU_INPUT, spec.default)
+                counts[itype] = counts.get(itype, 0) + 1
         return counts
 
     def preflight(self, stack: Stack) -> list[Check]:
         ctx = self.context(stack)
         jobs = [lambda: self._check_identity(ctx), lambda: self._check_region(ctx)]
-        types = self.instance_types(stack)
-        jobs += [lambda t=t: self._check_offered(ctx, t) for t in types]
         counts = self.instance_counts(stack)
+        jobs += [lambda t=t: self._check_offered(ctx, t) for t in counts]
         families: dict[str, dict[str, int]] = {}
         for itype, n in counts.items():
             fam = quota_family(itype)
@@ -257,7 +259,8 @@ class AwsTarget(Target):
         except Exception as err:
             status, detail, hint = classify(err)
             return Check(name, status, f"{title} ({code}) not readable: {detail}; the stack needs {need:g} vCPUs",
-                         hint)
+                         hint if status == "NO" else
+                         f"{hint}: compare {need:g} vCPUs with Service Quotas > Amazon EC2 > {code} in {ctx.region}")
         have = float(quota["Value"])
         what = ", ".join(f"{n} x {t}" for t, n in counts.items())
         if have < need:
@@ -270,14 +273,21 @@ class AwsTarget(Target):
 
     def smoke_skip_reason(self, stack: Stack, instance: str | None) -> str | None:
         ctx = self.context(stack)
-        if instance == INFRA or not ctx.emulated:
+        if instance == INFRA:
             return None
-        return (f"service probe skipped: EC2 is served by an emulator ({ctx.endpoint_of('ec2')}), "
-                "whose instances run no servers")
+        if ctx.emulated:
+            return (f"service probe skipped: EC2 is served by an emulator ({ctx.endpoint_of('ec2')}), "
+                    "whose instances run no servers")
+        if not stack.loaded.manifest.target.allow_from:
+            return ("service probe skipped: the stack accepts connections only from inside its VPC; "
+                    "add your address to target.allow_from (e.g. 203.0.113.7/32) to test it from here")
+        return None
 
     def smoke_context(self, stack: Stack, instance: str) -> dict[str, Any]:
         ctx = self.context(stack)
-        return {"aws": {"region": ctx.region, "endpoints": ctx.endpoints, "tag": {STACK_TAG: stack.name}}}
+        pool = {k: v for k, v in self.infra_inputs(stack.loaded.manifest).items() if k.startswith("gpu_")}
+        return {"aws": {"region": ctx.region, "endpoints": ctx.endpoints, "tag": {STACK_TAG: stack.name}},
+                "pool": pool}
 
     def smoke_python(self, stack: Stack, instance: str) -> str:
         import sys

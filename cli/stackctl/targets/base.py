@@ -29,6 +29,7 @@ class Check:
 
 class Target:
     kind: str = ""
+    clean_message = "nothing left"  # what `down` says once leftovers() found nothing
 
     def validate(self, loaded) -> list:
         """Target-specific manifest problems (e.g. a region or GPU type the target does not know)."""
@@ -38,7 +39,7 @@ class Target:
         """Inputs of the target's base module (modules/_infra/<target>), from the manifest's target section."""
         return {}
 
-    def module_arguments(self, instance: str) -> list[tuple[str, str]]:
+    def module_arguments(self, stack: Stack, instance: str) -> list[tuple[str, str]]:
         """Extra arguments every module of this target takes (HCL expressions)."""
         return []
 

@@ -37,8 +37,9 @@ def _deployed(stack: Stack) -> list[str]:
 
 class LocalTarget(Target):
     kind = "local"
+    clean_message = "no process left, every port closed"
 
-    def module_arguments(self, instance: str) -> list[tuple[str, str]]:
+    def module_arguments(self, stack: Stack, instance: str) -> list[tuple[str, str]]:
         return [("runtime", f"var.runtime[{json.dumps(instance)}]")]
 
     def root_variables(self) -> list[RootVariable]:
