@@ -45,3 +45,27 @@ def run_cli(*args: str, env: dict | None = None):
 
     return subprocess.run([sys.executable, "-m", "stackctl.app", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def aws_emulator(tmp_path_factory):
+    """moto in server mode on 127.0.0.1 for the whole session (see tests/aws_emulator.py)."""
+    from tests import aws_emulator as emulator
+
+    server = emulator.start(tmp_path_factory.mktemp("moto") / "moto.log")
+    try:
+        yield server
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=30)
+
+
+@pytest.fixture
+def aws_env(aws_emulator, tmp_path, monkeypatch):
+    """An empty emulated AWS account, reached the standard way (AWS_ENDPOINT_URL) by stackctl and boto3."""
+    aws_emulator.reset()
+    for key, value in aws_emulator.env(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    return aws_emulator

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from .errors import ToolMissingError
+from .errors import InputError, ToolMissingError
 
 # boto3 service name -> the AWS provider's `endpoints` key, for every service stackctl or its modules call
 SERVICES = {"ec2": "ec2", "s3": "s3", "iam": "iam", "rds": "rds", "sts": "sts", "ssm": "ssm",
@@ -58,7 +58,13 @@ class AwsContext:
         if self.endpoint:
             return dict.fromkeys(SERVICES, self.endpoint)
         boto3, config = _boto3()
-        session = boto3.session.Session()
+        from botocore.exceptions import ProfileNotFound
+
+        try:
+            session = boto3.session.Session()
+        except ProfileNotFound as err:
+            raise InputError(f"AWS profile not found: {err}",
+                             "check AWS_PROFILE (`aws configure list-profiles`), or unset it") from None
         out = {}
         for service in SERVICES:
             configured = session.client(service, region_name=self.region).meta.endpoint_url
@@ -96,6 +102,8 @@ def classify(err: Exception) -> tuple[str, str, str]:
 
     if isinstance(err, (bx.NoCredentialsError, bx.PartialCredentialsError)):
         return "NO", "no AWS credentials found", CREDENTIALS_HINT
+    if isinstance(err, bx.ProfileNotFound):
+        return "NO", f"AWS profile not found: {err}", CREDENTIALS_HINT
     if isinstance(err, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError)):
         return "UNKNOWN", f"cannot reach AWS: {err}", "check the network, or the endpoint override (AWS_ENDPOINT_URL)"
     if isinstance(err, bx.NoRegionError):

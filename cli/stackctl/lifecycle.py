@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from . import secrets as secret_store
 from . import smoke, terraform
@@ -47,7 +48,8 @@ def preflight(stack: Stack, console: Console) -> list[Check]:
     checks = stack.target.preflight(stack)
     for c in checks:
         mark = {"OK": "[green]OK[/]", "NO": "[red]NO[/]", "UNKNOWN": "[yellow]UNKNOWN[/]"}[c.status]
-        console.print(f"  {mark} {c.name}: {c.detail}" + (f" (fix: {c.hint})" if c.status != "OK" and c.hint else ""))
+        fix = f" (fix: {escape(c.hint)})" if c.status != "OK" and c.hint else ""
+        console.print(f"  {mark} {escape(c.name)}: {escape(c.detail)}{fix}")  # AWS messages are not markup
     return checks
 
 
