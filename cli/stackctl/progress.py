@@ -96,6 +96,8 @@ class ApplyView:
         res = _resource(event)
         row = self._row(component_of(res.get("module") or res.get("addr", ""))) if res else None
         hook = event.get("hook") or {}
+        if kind in ("apply_start", "apply_complete") and hook.get("action") == "read":
+            return  # a data source read (e.g. an AMI lookup) is no progress of the component's own resources
         if kind == "planned_change" and row:
             action = event["change"].get("action")
             if action in ("create", "update", "delete", "replace"):

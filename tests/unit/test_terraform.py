@@ -272,3 +272,20 @@ def test_init_installs_providers_from_the_mirror_offline(tmp_path):
     root = make_root("mirror_aws", tmp_path)
     Terraform(root, TF_BIN, mirror_dir="/opt/tf-plugins").init()
     assert (root / ".terraform/providers/registry.terraform.io/hashicorp/aws/5.100.0").is_dir()
+
+
+def test_data_source_reads_are_not_component_progress():
+    """A destroy reads data sources (e.g. an AMI lookup) before its planned changes arrive: that is no 'destroyed'."""
+    def hook(kind, addr, action):
+        return {"type": kind, "hook": {"resource": {"addr": addr, "module": "module.infra"}, "action": action}}
+
+    console = plain_console()
+    with ApplyView(console, ["infra"], "destroy") as view:
+        view.on_event(hook("apply_start", "module.infra.data.aws_ami.ubuntu", "read"))
+        view.on_event(hook("apply_complete", "module.infra.data.aws_ami.ubuntu", "read"))
+        view.on_event({"type": "planned_change", "change": {
+            "resource": {"addr": "module.infra.aws_vpc.this", "module": "module.infra"}, "action": "delete"}})
+        view.on_event(hook("apply_start", "module.infra.aws_vpc.this", "delete"))
+        view.on_event(hook("apply_complete", "module.infra.aws_vpc.this", "delete"))
+    states = [line.split()[1] for line in console.export_text().splitlines()]
+    assert states == ["destroying", "destroyed"], states

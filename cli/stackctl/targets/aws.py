@@ -7,6 +7,7 @@ teardown is verified: after `down`, nothing may carry the tag.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import re
@@ -80,6 +81,12 @@ class AwsTarget(Target):
             problems.append(Problem(loaded.where("target", "gpu", "type"), "target.gpu.type",
                                     f"unknown GPU type {target.gpu.type!r}",
                                     f"{near + '; ' if near else ''}valid GPU types: {valid}"))
+        for i, cidr in enumerate(target.allow_from):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                problems.append(Problem(loaded.where("target", "allow_from", i), f"target.allow_from[{i}]",
+                                        f"{cidr!r} is not a CIDR", "write an address range like 203.0.113.7/32"))
         return problems
 
     def context(self, stack: Stack) -> AwsContext:
