@@ -130,6 +130,8 @@ def catalog(json_out: JsonOpt = False):
         reqs = ", ".join(k + ("?" if v.optional else "") for k, v in c.requires.items())
         table.add_row(name, "\n".join(c.provides), reqs, ", ".join(t for t in TARGETS if t in c.targets))
     _out().print(table)
+    for target, base in sorted(cat.infras.items()):  # what a target provides on its own
+        _out().print(f"target {target}: its base ({base.name}, instance `infra`) provides {', '.join(base.provides)}")
 
 
 @app.command()
