@@ -144,10 +144,12 @@ def validate(stack: StackArg = None, json_out: JsonOpt = False):
     if json_out:
         _emit_json({"valid": True, "stack": s.name, "target": s.target.kind, "order": s.wiring.order,
                     "wires": [{"from": w.provider, "to": w.consumer, "capability": w.capability}
-                              for w in s.wiring.wires]})
+                              for w in s.wiring.wires], "notes": s.loaded.notes})
     else:
         _out().print(f"{s.loaded.doc.display}: valid — stack {s.name}, {len(s.components)} components, "
                         f"{len(s.wiring.wires)} wires, order: {' → '.join(s.wiring.order)}")
+        for note in s.loaded.notes:
+            _out().print(f"  note: {note}", markup=False)
 
 
 @app.command()

@@ -92,6 +92,8 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
        run_smoke: bool = True) -> smoke.SmokeReport | None:
     with stack.workdir.lock("up"):
         console.print(f"[bold]stack {stack.name}[/] ({stack.target.kind}) — {len(stack.components)} components")
+        for note in stack.loaded.notes:
+            console.print(f"  note: {note}", markup=False)
         record = stack.resolve_values()
         require_passed(preflight(stack, console), console, opts.strict)
         _require_owner(stack, record)

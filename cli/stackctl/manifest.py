@@ -6,7 +6,7 @@ Every problem is reported at once, as `file:line field: message` with a fix, nev
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -121,6 +121,7 @@ def duration_seconds(text: str) -> float:
 class LoadedManifest:
     manifest: Manifest
     doc: yamlsrc.SourceDoc
+    notes: list[str] = field(default_factory=list)  # worth saying, not wrong (e.g. another target's input)
 
     @property
     def path(self) -> Path:
@@ -180,10 +181,14 @@ def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Prob
             continue
         contract = catalog[spec.use]
         if target not in contract.targets:
+            infra = catalog.infra(target)
+            if infra is not None and contract.provides and set(contract.provides) <= set(infra.provides):
+                hint = (f"remove {inst}: on {target} the target's base provides {', '.join(contract.provides)} "
+                        f"(`stackctl catalog`)")
+            else:
+                hint = f"{spec.use} supports: {', '.join(contract.targets)}; pick another component or target"
             problems.append(Problem(loaded.where(*at, "use"), f"components.{inst}.use",
-                                    f"{spec.use} has no module for target {target!r}",
-                                    f"{spec.use} supports: {', '.join(contract.targets)}; pick another component "
-                                    f"or target"))
+                                    f"{spec.use} has no module for target {target!r}", hint))
         problems += _check_inputs(loaded, inst, spec, contract, target)
         for cap, provider in spec.connect.items():
             loc = (*at, "connect", cap)
@@ -203,7 +208,10 @@ def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Prob
                                         suggest(dep, m.components) or f"instances: {', '.join(m.components)}"))
     provided = {cap for spec in m.components.values() if spec.use in catalog
                 for cap in catalog[spec.use].provides}
-    provided |= set(catalog.infra(target).provides) if catalog.infra(target) else set()
+    from .wiring import base_contract  # the wiring imports this module
+
+    base = base_contract(loaded, catalog)
+    provided |= set(base.provides) if base is not None else set()
     for i, name in enumerate(m.smoke.scenarios):
         loc = ("smoke", "scenarios", i)
         if name not in catalog.scenarios:
@@ -217,11 +225,11 @@ def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Prob
             problems.append(Problem(loaded.where(*loc), f"smoke.scenarios[{i}]",
                                     f"{name} needs {', '.join(missing)}, which nothing in the stack provides",
                                     f"add components that provide them: {', '.join(offered)}"))
-    infra = catalog.infra(target)
-    if infra is not None and INFRA_INSTANCE in m.components:
+    if INFRA_INSTANCE in m.components:
         problems.append(Problem(loaded.where("components", INFRA_INSTANCE), f"components.{INFRA_INSTANCE}",
-                                f"{INFRA_INSTANCE!r} is reserved on target {target}: it names the target's base "
-                                f"({infra.title})", "rename the instance"))
+                                f"{INFRA_INSTANCE!r} is reserved: it names the target's base (on aws the network, "
+                                "bucket and compute pool; on local the object store a stack without one gets)",
+                                "rename the instance"))
     problems += _check_backend(loaded)
     from .targets import supported_target  # targets import the stack, which imports this module
 
@@ -266,10 +274,9 @@ def _check_inputs(loaded, inst, spec, contract, target: str) -> list[Problem]:
     for key, value in spec.with_.items():
         loc = ("components", inst, "with", key)
         fld = f"components.{inst}.with.{key}"
-        if key in contract.inputs and key not in inputs:
+        if key in contract.inputs and key not in inputs:  # kept for the other target, so manifests move
             only = ", ".join(contract.inputs[key].targets)
-            problems.append(Problem(loaded.where(*loc), fld, f"applies to target {only} only, and this stack's "
-                                    f"target is {target}", "remove it"))
+            loaded.notes.append(f"{loaded.where(*loc)} {fld}: applies to target {only} only; ignored on {target}")
             continue
         if key not in inputs:
             hint = suggest(key, inputs) or (f"{spec.use} takes: {', '.join(inputs)}" if inputs

@@ -11,7 +11,7 @@ from . import secrets
 from .catalog import Catalog, Contract, load_catalog
 from .manifest import INFRA_INSTANCE, ComponentSpec, LoadedManifest, load_manifest
 from .targets import Target, get_target
-from .wiring import Wiring, resolve
+from .wiring import Wiring, base_contract, resolve
 from .workdir import StackRecord, Workdir, allocate_ports
 
 
@@ -67,7 +67,7 @@ class Stack:
             manifest_sha256=self.manifest_sha256(),
             target=self.target.kind,
             backend=self.loaded.manifest.backend.kind,
-            identity=self.target.identity(self),
+            identity="",  # recorded by `up` once preflight has confirmed the credentials
             ttl=self.loaded.manifest.metadata.ttl,
             components={i: c.contract.name for i, c in self.components.items()},
         )
@@ -113,10 +113,11 @@ def load_stack(path: Path, catalog: Catalog | None = None) -> Stack:
     wiring = resolve(loaded, catalog)
     target = get_target(loaded.manifest.target.kind)
     components = {}
-    infra = catalog.infra(target.kind)
-    if infra is not None:  # the target's base: its inputs come from the manifest's target section
-        spec = ComponentSpec(use=infra.name, **{"with": target.infra_inputs(loaded.manifest)})
-        components[INFRA_INSTANCE] = ComponentInstance(INFRA_INSTANCE, spec, infra)
+    base = base_contract(loaded, catalog)
+    if base is not None:  # the target's base: its inputs come from the manifest's target section
+        inputs = target.infra_inputs(loaded.manifest) if base.kind == "infra" else {}
+        spec = ComponentSpec(use=base.name, **{"with": inputs})
+        components[INFRA_INSTANCE] = ComponentInstance(INFRA_INSTANCE, spec, base)
     components.update({inst: ComponentInstance(inst, spec, catalog[spec.use])
                        for inst, spec in loaded.manifest.components.items()})
     workdir = Workdir(loaded.name)

@@ -37,10 +37,34 @@ class Wiring:
         return [w for w in self.wires if w.consumer == instance]
 
 
+def base_contract(loaded: LoadedManifest, catalog: Catalog) -> Contract | None:
+    """The target's base, instance `infra`, or None.
+
+    A target with an infra module (aws: network, bucket, compute pool) always has it. A target that
+    stands in with a component (local: seaweedfs) adds it only when a required capability it
+    provides has no provider in the manifest, so the same components work on every target.
+    """
+    from .targets import supported_target  # targets import the stack, which imports this module
+
+    kind = loaded.manifest.target.kind
+    infra = catalog.infra(kind)
+    if infra is not None:
+        return infra
+    target = supported_target(kind)
+    name = target.base_component if target else None
+    if name is None or name not in catalog:
+        return None
+    comps = [s for s in loaded.manifest.components.values() if s.use in catalog]
+    provided = {cap for s in comps for cap in catalog[s.use].provides}
+    needed = {cap for s in comps for cap, req in catalog[s.use].requires.items()
+              if not req.optional and cap not in s.connect}
+    return catalog[name] if (needed - provided) & set(catalog[name].provides) else None
+
+
 def contracts_of(loaded: LoadedManifest, catalog: Catalog) -> dict[str, Contract]:
-    """Instance -> contract, with the target's base module (if any) as instance `infra`, first."""
-    infra = catalog.infra(loaded.manifest.target.kind)
-    out = {INFRA_INSTANCE: infra} if infra is not None else {}
+    """Instance -> contract, with the target's base (if any) as instance `infra`, first."""
+    base = base_contract(loaded, catalog)
+    out = {INFRA_INSTANCE: base} if base is not None else {}
     out.update({inst: catalog[spec.use] for inst, spec in loaded.manifest.components.items()})
     return out
 
@@ -92,10 +116,11 @@ def resolve(loaded: LoadedManifest, catalog: Catalog) -> Wiring:
         raise WiringError(problems, source=loaded.doc.display)
 
     graph: dict[str, set[str]] = {inst: set(spec.depends_on) for inst, spec in comps.items()}
-    if base is not None:  # every module of the target sits on its base (network, compute pool)
-        graph[INFRA_INSTANCE] = set()
+    if base is not None and base.kind == "infra":  # every module sits on an infra base (network, pool)
         for inst in comps:
             graph[inst].add(INFRA_INSTANCE)
+    if base is not None:
+        graph[INFRA_INSTANCE] = set()
     for w in wires:
         graph[w.consumer].add(w.provider)
     try:

@@ -163,3 +163,20 @@ def test_s3_backend_locking_and_owner(aws_env, mirror, stackctl_home, write, mon
     assert f"removed its state s3://team-tfstate/{key}" in down.stdout
     assert "Contents" not in s3.list_objects_v2(Bucket="team-tfstate")
     assert _tagged("shared-state", endpoint) == []
+
+
+def test_aws_manifest_runs_locally_by_changing_target_alone(stackctl_home, write):
+    """stacks/aws-gpu.yaml with `target: {kind: local}`: the same components run here for real, the local
+    base standing in for the S3 bucket (SeaweedFS), the aws-only input noted and ignored."""
+    text = (REPO / "stacks" / "aws-gpu.yaml").read_text()
+    head, rest = text.split("target:\n", 1)
+    rest = rest.split("backend:", 1)[1]
+    path = str(write(head.replace("name: aws-gpu", "name: moved") + "target: {kind: local}\nbackend:" + rest))
+    up = run_cli("up", path, "--yes")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "applies to target aws only; ignored on local" in up.stdout
+    assert "smoke: 6 passed, 0 failed, 0 skipped" in up.stdout
+    assert "found the artifact in the object store" in up.stdout  # MLflow -> the base's SeaweedFS, for real
+    down = run_cli("down", "moved", "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "no process left, every port closed" in down.stdout

@@ -258,11 +258,12 @@ def test_infra_instance_name_is_reserved_on_aws(write):
     """`infra` names the aws target's base module, so a component may not take it."""
     path = str(write(AWS_GPU.format(region="us-east-1", gpu="a10g").replace("  db: {use: postgres}",
                                                                             "  infra: {use: postgres}")))
-    _invalid(path, "components.infra: 'infra' is reserved on target aws", "fix: rename the instance")
+    _invalid(path, "components.infra: 'infra' is reserved: it names the target's base", "fix: rename the instance")
 
 
-def test_aws_only_input_on_local_target(write):
-    """mlflow's instance_type means nothing on the local target: rejected, saying where it applies."""
+def test_aws_only_input_is_ignored_on_local_with_a_note(write):
+    """mlflow's instance_type means nothing on the local target: kept in the manifest (so it moves between
+    targets by changing `target` alone), ignored there, and said so."""
     path = str(write("""\
 apiVersion: stackctl/v1
 kind: Stack
@@ -271,8 +272,15 @@ metadata:
 target:
   kind: local
 components:
-  storage: {use: seaweedfs}
   tracking: {use: mlflow, with: {instance_type: t3.medium}}
 """))
-    _invalid(path, "stack.yaml:9 components.tracking.with.instance_type: applies to target aws only, "
-                   "and this stack's target is local", "fix: remove it")
+    result = run_cli("validate", path)
+    assert result.returncode == 0, result.stderr
+    assert ("note: stack.yaml:8 components.tracking.with.instance_type: applies to target aws only; "
+            "ignored on local") in result.stdout
+    # no object store in the manifest: on local, the target's base stands in with SeaweedFS
+    assert "order: infra → tracking" in result.stdout
+    rendered = run_cli("render", path, "--out", "root")
+    assert rendered.returncode == 0, rendered.stderr
+    assert "instance_type" not in open("root/main.tf").read()
+    assert 'source = "./modules/seaweedfs"' in open("root/main.tf").read()

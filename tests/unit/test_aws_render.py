@@ -116,3 +116,13 @@ def test_allow_from_must_be_cidrs(write):
     assert result.returncode == 2
     assert "target.allow_from[1]: 'my-laptop' is not a CIDR" in result.stderr
     assert "203.0.113.7/32" in result.stderr
+
+
+def test_a_local_object_store_on_aws_says_the_base_replaces_it(write):
+    """Moving a local manifest to aws: the SeaweedFS instance is the one line to drop, and the error says so."""
+    text = (REPO / "stacks" / "local-postgres.yaml").read_text()
+    text = text.replace("  kind: local", "  kind: aws\n  region: us-east-1")
+    result = run_cli("validate", str(write(text)))
+    assert result.returncode == 2
+    assert "components.storage.use: seaweedfs has no module for target 'aws'" in result.stderr
+    assert "fix: remove storage: on aws the target's base provides object_store" in result.stderr

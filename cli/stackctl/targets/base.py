@@ -30,6 +30,8 @@ class Check:
 class Target:
     kind: str = ""
     clean_message = "nothing left"  # what `down` says once leftovers() found nothing
+    # a catalog component that stands in as the base (`infra`) when no component provides what it does
+    base_component: str | None = None
 
     def validate(self, loaded) -> list:
         """Target-specific manifest problems (e.g. a region or GPU type the target does not know)."""

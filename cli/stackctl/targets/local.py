@@ -38,6 +38,7 @@ def _deployed(stack: Stack) -> list[str]:
 class LocalTarget(Target):
     kind = "local"
     clean_message = "no process left, every port closed"
+    base_component = "seaweedfs"  # the object store a stack without one gets, so cloud manifests run here
 
     def module_arguments(self, stack: Stack, instance: str) -> list[tuple[str, str]]:
         return [("runtime", f"var.runtime[{json.dumps(instance)}]")]
