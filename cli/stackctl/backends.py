@@ -37,6 +37,7 @@ def backend_block(stack: Stack) -> str | None:
         return None  # local state in the rendered root
     ctx = s3_context(stack)
     pairs = [("bucket", _hcl(backend.bucket)), ("key", _hcl(state_key(stack))), ("region", _hcl(ctx.region)),
+             ("encrypt", "true"),  # the state holds what Terraform holds, secrets included
              ("use_lockfile", "true")]  # S3-native locking (conditional writes): no DynamoDB table needed
     overrides = {k: ctx.endpoint_of(k) for k in ("s3", "sts") if ctx.endpoint_of(k)}
     if overrides:

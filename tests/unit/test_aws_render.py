@@ -99,6 +99,7 @@ def test_s3_backend_block(no_aws_config, write, tmp_path, monkeypatch):
     versions = _backend(tmp_path / "aws")
     assert 'bucket       = "team-state"' in versions and 'key          = "stackctl/team/terraform.tfstate"' in versions
     assert 'region       = "eu-central-1"' in versions and "use_lockfile = true" in versions
+    assert "encrypt      = true" in versions
     assert "endpoints" not in versions and "use_path_style" not in versions
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
