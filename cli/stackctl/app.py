@@ -96,14 +96,15 @@ def init(
     name: Annotated[str, typer.Argument(help="Stack name (a DNS label).")] = "my-stack",
     out: Annotated[Path, typer.Option("--out", "-o", help="Manifest file to write.")] = Path("stack.yaml"),
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+    target: Annotated[str, typer.Option("--target", "-t", help="local or aws.")] = "local",
 ):
-    """Scaffold a stack manifest: SeaweedFS + MLflow on this machine.
+    """Scaffold a stack manifest: SeaweedFS + MLflow on this machine, or MLflow on AWS (--target aws).
 
     Example: stackctl init demo -o demo.yaml && stackctl up demo.yaml --yes
     """
     from .scaffold import scaffold
 
-    path = scaffold(name, out, force)
+    path = scaffold(name, out, force, target)
     _out().print(f"wrote {path}; next: stackctl validate {path}")
 
 

@@ -42,6 +42,16 @@ def test_init_scaffolds_a_valid_manifest(tmp_path, monkeypatch):
     assert "--force" in again.stderr
 
 
+def test_init_for_aws_scaffolds_a_valid_aws_manifest(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("init", "demo", "-o", "aws.yaml", "--target", "aws").returncode == 0
+    result = run_cli("validate", "aws.yaml", "--json")
+    assert result.returncode == 0, result.stderr
+    assert '"target": "aws"' in result.stdout and '"order": [\n    "infra",\n    "tracking"\n  ]' in result.stdout
+    unknown = run_cli("init", "demo", "-o", "gcp.yaml", "--target", "gcp")
+    assert unknown.returncode == 2 and "use one of: local, aws" in unknown.stderr
+
+
 def test_init_rejects_bad_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run_cli("init", "Bad_Name")
