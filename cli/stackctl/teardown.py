@@ -1,4 +1,6 @@
-"""Teardown verification on AWS: everything still tagged with the stack after a destroy.
+"""What exists on AWS for a stack, found by its tag: teardown verification, and `status`.
+
+Teardown verification: everything still tagged with the stack after a destroy.
 
 The Resource Groups Tagging API covers EC2, S3, RDS and most services; IAM is global and not in
 it, so roles and instance profiles are listed by the path stackctl gives them (/stackctl/<stack>/).
@@ -41,3 +43,41 @@ def _drop_terminated(ctx: AwsContext, arns: list[str]) -> list[str]:
         for reservation in page["Reservations"]:
             gone |= {i["InstanceId"] for i in reservation["Instances"] if i["State"]["Name"] == "terminated"}
     return [arn for arn in arns if arn not in {instances[i] for i in gone}]
+
+
+def resources_by_instance(ctx: AwsContext, tag: str, stack: str, instance_tag: str, base: str) -> dict[str, dict]:
+    """Per instance (the base: resources without instance_tag): state (EC2/RDS) and a summary.
+
+    On an error, {"": {"error": why}}: status shows it rather than guessing.
+    """
+    try:
+        pages = ctx.client("resourcegroupstaggingapi").get_paginator("get_resources").paginate(
+            TagFilters=[{"Key": tag, "Values": [stack]}])
+        mappings = [r for page in pages for r in page["ResourceTagMappingList"]]
+        live = set(_drop_terminated(ctx, [r["ResourceARN"] for r in mappings]))
+        groups: dict[str, list[str]] = {}
+        for r in mappings:
+            if r["ResourceARN"] in live:
+                owner = next((t["Value"] for t in r["Tags"] if t["Key"] == instance_tag), base)
+                groups.setdefault(owner, []).append(r["ResourceARN"])
+        return {owner: _summary(ctx, arns) for owner, arns in groups.items()}
+    except Exception as err:
+        _status, detail, _hint = classify(err)
+        return {"": {"error": detail}}
+
+
+def _summary(ctx: AwsContext, arns: list[str]) -> dict:
+    states, parts = [], []
+    instance_ids = [a.rsplit("/", 1)[1] for a in arns if ":instance/" in a]
+    if instance_ids:
+        for page in ctx.client("ec2").get_paginator("describe_instances").paginate(InstanceIds=instance_ids):
+            for reservation in page["Reservations"]:
+                for i in reservation["Instances"]:
+                    states.append(i["State"]["Name"])
+                    parts.append(f"{i['InstanceId']} {i['InstanceType']} {i['State']['Name']}")
+    for arn in (a for a in arns if ":rds:" in a and ":db:" in a):
+        db = ctx.client("rds").describe_db_instances(DBInstanceIdentifier=arn.rsplit(":", 1)[1])["DBInstances"][0]
+        states.append(db["DBInstanceStatus"])
+        parts.append(f"{db['DBInstanceIdentifier']} {db['DBInstanceClass']} {db['DBInstanceStatus']}")
+    state = ", ".join(sorted(set(states))) or "provisioned"
+    return {"state": state, "health": "; ".join(parts) or None, "resources": len(arns)}

@@ -94,6 +94,14 @@ def test_aws_gpu_stack_up_plan_down(aws_env, mirror, stackctl_home, tmp_path):
     assert outputs.returncode == 0 and password not in outputs.stdout and password not in up.stdout
     assert json.loads(outputs.stdout)["infra"]["bucket"] == buckets[0]
 
+    status = run_cli("status", "aws-gpu", "--json")
+    assert status.returncode == 0, status.stderr
+    comps = json.loads(status.stdout)["components"]
+    assert comps["tracking"]["state"] == "running" and "t3.medium running" in comps["tracking"]["health"]
+    assert comps["db"]["state"] == "available" and "aws-gpu-db" in comps["db"]["health"]
+    assert comps["infra"]["state"] == "running" and "g5.xlarge running" in comps["infra"]["health"]
+    assert comps["infra"]["resources"] >= 10  # VPC, subnets, gateway, route table, group, bucket, GPU node...
+
     plan = run_cli("plan", "aws-gpu")
     assert plan.returncode == 0, plan.stderr
     assert "No changes: the stack already matches its manifest." in plan.stdout

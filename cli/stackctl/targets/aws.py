@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..stack import Stack
 
 STACK_TAG = "stackctl:stack"
+INSTANCE_TAG = "stackctl:instance"  # on a component module's main resources; the base's carry none
 INFRA = "infra"
 
 
@@ -66,6 +67,7 @@ class AwsTarget(Target):
 
     def __init__(self):
         self._context: AwsContext | None = None
+        self._resources: dict[str, dict[str, Any]] | None = None  # for status, read once
 
     # ---- manifest ----
 
@@ -307,7 +309,15 @@ class AwsTarget(Target):
         return tagged_resources(self.context(stack), STACK_TAG, stack.name)
 
     def component_status(self, stack: Stack, instance: str) -> dict[str, Any]:
-        return {"state": "provisioned"}
+        """What AWS says of the instance's resources (found by tag): EC2 and RDS states, resource count."""
+        from ..teardown import resources_by_instance
+
+        if self._resources is None:
+            self._resources = resources_by_instance(self.context(stack), STACK_TAG, stack.name, INSTANCE_TAG, INFRA)
+        found = self._resources.get(instance)
+        if found is None:
+            return {"state": "unknown", "health": self._resources.get("", {}).get("error")}
+        return found
 
 
 def _guarded(job) -> Check:

@@ -12,6 +12,7 @@ resource "aws_ssm_parameter" "backend_store_uri" {
   description = "stackctl ${var.stack}/${var.instance}: MLflow backend store URI"
   type        = "SecureString"
   value       = coalesce(var.database_url, "sqlite:////var/lib/mlflow/mlflow.db")
+  tags        = { "stackctl:instance" = var.instance }
 }
 
 resource "aws_instance" "this" {
@@ -42,7 +43,7 @@ resource "aws_instance" "this" {
     encrypted   = true
   }
 
-  tags = { Name = "${var.stack}-${var.instance}" }
+  tags = { Name = "${var.stack}-${var.instance}", "stackctl:instance" = var.instance }
 
   depends_on = [aws_ssm_parameter.backend_store_uri]
 }

@@ -14,4 +14,5 @@ resource "aws_db_instance" "this" {
   publicly_accessible    = false
   skip_final_snapshot    = true # a trial stack: `down` leaves nothing behind
   apply_immediately      = true
+  tags                   = { "stackctl:instance" = var.instance } # `stackctl status` finds it by this tag
 }
