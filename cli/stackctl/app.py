@@ -286,7 +286,7 @@ def test(stack: StackArg = None, junit: JunitOpt = None, tf_binary: TfOpt = None
 
 @app.command()
 def status(stack: StackArg = None, tf_binary: TfOpt = None, json_out: JsonOpt = False):
-    """Show each component: state, URL, process id, uptime, log file.
+    """Show each component: state, URL, process id, uptime, log file (on aws: EC2/RDS state, resources).
 
     Example: stackctl status --json
     """
