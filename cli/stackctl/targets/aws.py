@@ -92,9 +92,11 @@ class AwsTarget(Target):
         return problems
 
     def context(self, stack: Stack) -> AwsContext:
-        if self._context is None:
-            t = stack.loaded.manifest.target
-            self._context = AwsContext(region=t.region, endpoint=t.endpoint)
+        return self._context_for(stack.loaded.manifest.target)
+
+    def _context_for(self, target) -> AwsContext:
+        if self._context is None:  # one per command: endpoint resolution builds a client per service
+            self._context = AwsContext(region=target.region or "", endpoint=target.endpoint)
         return self._context
 
     # ---- render ----
@@ -102,7 +104,7 @@ class AwsTarget(Target):
     def infra_inputs(self, manifest) -> dict[str, Any]:
         gpu = manifest.target.gpu
         spec = GPU_TYPES.get(gpu.type) if gpu else None
-        ctx = AwsContext(region=manifest.target.region or "", endpoint=manifest.target.endpoint)
+        ctx = self._context_for(manifest.target)
         return {
             "region": manifest.target.region or "",
             "s3_endpoint": (ctx.endpoint_of("s3") or "") if manifest.target.region else "",
