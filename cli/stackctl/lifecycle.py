@@ -39,8 +39,10 @@ class Options:
 
 
 def runner(stack: Stack, rendered_root: Path, opts: Options) -> terraform.Terraform:
+    record = stack.workdir.load_record()
+    mirror = os.environ.get("STACKCTL_PROVIDER_MIRROR") or (record.provider_mirror if record else None)
     return terraform.Terraform(rendered_root, terraform.find_binary(opts.tf_binary), env=secret_environment(stack),
-                               redact=stack.secrets, mirror_dir=os.environ.get("STACKCTL_PROVIDER_MIRROR"))
+                               redact=stack.secrets, mirror_dir=mirror)
 
 
 def preflight(stack: Stack, console: Console) -> list[Check]:
@@ -99,6 +101,7 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
         _require_owner(stack, record)
         _retire_removed(stack, record, console, opts)
         rendered = render(stack)
+        record.provider_mirror = os.environ.get("STACKCTL_PROVIDER_MIRROR") or record.provider_mirror
         stack.workdir.save_record(record)
         stack.target.prepare(stack, console)
         tf = runner(stack, rendered.root, opts)

@@ -35,6 +35,7 @@ class StackRecord:
     state: str = "rendered"  # rendered | applying | up | failed | destroying
     ports: dict[str, dict[str, int]] = field(default_factory=dict)  # instance -> input -> port
     components: dict[str, str] = field(default_factory=dict)  # instance -> component
+    provider_mirror: str | None = None  # STACKCTL_PROVIDER_MIRROR at `up`: later commands use it too
 
 
 class Workdir:

@@ -165,6 +165,7 @@ def test_s3_backend_locking_and_owner(aws_env, mirror, stackctl_home, write, mon
     assert "created by AWS account 123456789012" in refused.stderr and "111122223333" in refused.stderr
     assert len(_live_instances("shared-state", endpoint)) == 1
 
+    monkeypatch.delenv("STACKCTL_PROVIDER_MIRROR")  # the mirror `up` used is remembered with the stack
     down = run_cli("down", "shared-state", "--yes")
     assert down.returncode == 0, down.stdout + down.stderr
     assert "teardown verified: 0 resources tagged with the stack remain" in down.stdout
