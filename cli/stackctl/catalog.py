@@ -78,6 +78,8 @@ class SmokeProbe(_Strict):
     command: list[str] | None = None
     python: str | None = None
     timeout: float = 60.0
+    targets: list[Literal["local", "aws", "gcp", "azure", "kubernetes", "ssh"]] | None = Field(
+        None, description="targets where this probe can reach the component; all when unset")
 
     @model_validator(mode="after")
     def _one_kind(self):

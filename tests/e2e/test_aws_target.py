@@ -58,9 +58,10 @@ def test_aws_gpu_stack_up_plan_down(aws_env, mirror, stackctl_home, tmp_path):
     assert "OK g5.xlarge offered" in out and "OK credentials" in out
     assert "UNKNOWN G vCPU quota" in out and "not verified" in out  # said out loud, not silently passed
     assert "PASSED   infra" in out
-    assert out.count("service probe skipped: EC2 is served by an emulator") == 4
-    assert "smoke: 1 passed, 0 failed, 4 skipped" in out
-    assert 'skipped="4"' in junit.read_text() or "<skipped" in junit.read_text()
+    # MLflow's two probes; RDS is private, so postgres' own probes are local-only (MLflow's round trip uses it)
+    assert out.count("service probe skipped: EC2 is served by an emulator") == 2
+    assert "smoke: 1 passed, 0 failed, 2 skipped" in out
+    assert junit.read_text().count("<skipped") == 2
 
     # boto3 confirms every resource: instance types, tags, bucket, role, database, secret parameter
     instances = _live_instances("aws-gpu")
