@@ -174,24 +174,19 @@ resource "aws_iam_instance_profile" "pool" {
 
 # ---- GPU pool ----
 
-resource "aws_instance" "gpu" {
-  count                  = var.gpu_instances
-  ami                    = data.aws_ami.ubuntu.id
-  instance_type          = var.gpu_instance_type
-  subnet_id              = aws_subnet.public[0].id # a zone that offers the type (see local.zones)
-  vpc_security_group_ids = [aws_security_group.pool.id]
-  iam_instance_profile   = aws_iam_instance_profile.pool.name
-  user_data              = file("${path.module}/gpu-node.cloud-init.yaml")
+module "gpu" {
+  source = "../../_lib/terraform/ec2_instance" # the pool instance shape every aws module shares
+  count  = var.gpu_instances
 
-  metadata_options {
-    http_tokens = "required" # IMDSv2 only
+  name          = "${local.prefix}-gpu-${count.index}"
+  instance_type = var.gpu_instance_type
+  placement = {
+    subnet_id         = aws_subnet.public[0].id # a zone that offers the type (see local.zones)
+    security_group_id = aws_security_group.pool.id
+    instance_profile  = aws_iam_instance_profile.pool.name
+    ami_id            = data.aws_ami.ubuntu.id
   }
-
-  root_block_device {
-    volume_size = 100
-    volume_type = "gp3"
-    encrypted   = true
-  }
-
-  tags = { Name = "${local.prefix}-gpu-${count.index}", "stackctl:gpu" = var.gpu_type }
+  user_data   = file("${path.module}/gpu-node.cloud-init.yaml")
+  volume_size = 100
+  tags        = { "stackctl:gpu" = var.gpu_type }
 }

@@ -37,7 +37,7 @@ output "gpu_type" {
 
 output "gpu_instance_ids" {
   description = "Instances of the GPU pool."
-  value       = aws_instance.gpu[*].id
+  value       = module.gpu[*].id
 }
 
 output "placement" {

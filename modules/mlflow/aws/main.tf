@@ -15,12 +15,17 @@ resource "aws_ssm_parameter" "backend_store_uri" {
   tags        = { "stackctl:instance" = var.instance }
 }
 
-resource "aws_instance" "this" {
-  ami                    = var.infra.ami_id
-  instance_type          = var.instance_type
-  subnet_id              = var.infra.subnet_ids[0]
-  vpc_security_group_ids = [var.infra.security_group_id]
-  iam_instance_profile   = var.infra.instance_profile
+module "server" {
+  source = "../../_lib/terraform/ec2_instance" # the pool instance shape every aws module shares
+
+  name          = "${var.stack}-${var.instance}"
+  instance_type = var.instance_type
+  placement = {
+    subnet_id         = var.infra.subnet_ids[0]
+    security_group_id = var.infra.security_group_id
+    instance_profile  = var.infra.instance_profile
+    ami_id            = var.infra.ami_id
+  }
   user_data = templatefile("${path.module}/cloud-init.yaml.tftpl", {
     requirements = var.requirements
     port         = local.port
@@ -31,19 +36,8 @@ resource "aws_instance" "this" {
     s3_env       = local.s3_env
     parameter    = local.parameter
   })
-  user_data_replace_on_change = true
-
-  metadata_options {
-    http_tokens = "required" # IMDSv2 only
-  }
-
-  root_block_device {
-    volume_size = 30
-    volume_type = "gp3"
-    encrypted   = true
-  }
-
-  tags = { Name = "${var.stack}-${var.instance}", "stackctl:instance" = var.instance }
+  volume_size = 30
+  tags        = { "stackctl:instance" = var.instance } # `stackctl status` finds it by this tag
 
   depends_on = [aws_ssm_parameter.backend_store_uri]
 }
