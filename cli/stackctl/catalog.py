@@ -24,6 +24,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+TargetName = Literal["local", "aws", "gcp", "azure", "kubernetes", "ssh"]
+
+
+class _TargetScoped(_Strict):
+    """An input or probe that exists on some of the component's targets only."""
+
+    targets: list[TargetName] | None = Field(None, description="the targets it applies to; all when unset")
+
+    def applies_to(self, target: str) -> bool:
+        return self.targets is None or target in self.targets
+
+
 class CapabilityField(_Strict):
     type: Literal["string", "number", "boolean"] = "string"
     sensitive: bool = False
@@ -35,7 +47,7 @@ class Capability(_Strict):
     fields: dict[str, CapabilityField]
 
 
-class InputSpec(_Strict):
+class InputSpec(_TargetScoped):
     type: InputType = Field(description="port: allocated free at first render unless set; secret: never written")
     description: str
     default: Any = None
@@ -43,11 +55,6 @@ class InputSpec(_Strict):
     minimum: float | None = None
     maximum: float | None = None
     choices: list[Any] | None = None
-    targets: list[Literal["local", "aws", "gcp", "azure", "kubernetes", "ssh"]] | None = Field(
-        None, description="targets whose module takes this input; all of the component's when unset")
-
-    def applies_to(self, target: str) -> bool:
-        return self.targets is None or target in self.targets
 
     @property
     def sensitive(self) -> bool:
@@ -69,7 +76,7 @@ class Runtime(_Strict):
     requirements: list[str] = Field(description="pinned requirements; the env is keyed by their hash")
 
 
-class SmokeProbe(_Strict):
+class SmokeProbe(_TargetScoped):
     """Exactly one of http / tcp / command / python."""
 
     name: str | None = None
@@ -78,8 +85,6 @@ class SmokeProbe(_Strict):
     command: list[str] | None = None
     python: str | None = None
     timeout: float = 60.0
-    targets: list[Literal["local", "aws", "gcp", "azure", "kubernetes", "ssh"]] | None = Field(
-        None, description="targets where this probe can reach the component; all when unset")
 
     @model_validator(mode="after")
     def _one_kind(self):
@@ -104,7 +109,7 @@ class Contract(_Strict):
     provides: dict[str, dict[str, str]] = Field(default_factory=dict)
     requires: dict[str, Requirement] = Field(default_factory=dict)
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
-    targets: list[Literal["local", "aws", "gcp", "azure", "kubernetes", "ssh"]]
+    targets: list[TargetName]
     runtime: Runtime | None = None
     smoke: list[SmokeProbe] = Field(default_factory=list)
 
@@ -116,6 +121,9 @@ class Contract(_Strict):
 
     def inputs_for(self, target: str) -> dict[str, InputSpec]:
         return {name: spec for name, spec in self.inputs.items() if spec.applies_to(target)}
+
+    def smoke_for(self, target: str) -> list[SmokeProbe]:
+        return [probe for probe in self.smoke if probe.applies_to(target)]
 
     def outputs(self) -> dict[str, bool]:
         """Module outputs the contract exposes, mapped to whether each is sensitive."""
