@@ -13,7 +13,6 @@ import math
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..awsapi import AwsContext, classify, known_regions
@@ -68,6 +67,7 @@ class AwsTarget(Target):
     def __init__(self):
         self._context: AwsContext | None = None
         self._resources: dict[str, dict[str, Any]] | None = None  # for status, read once
+        self._caller: dict[str, str] | None = None
 
     # ---- manifest ----
 
@@ -160,20 +160,19 @@ class AwsTarget(Target):
 
     # ---- identity ----
 
-    @cached_property
-    def _caller(self) -> dict[str, str] | None:
-        try:
-            return self._context.client("sts").get_caller_identity()
-        except Exception:  # preflight reports why; the identity is simply unknown here
-            return None
+    def _whoami(self, ctx: AwsContext) -> dict[str, str]:
+        """sts get-caller-identity, asked once per command (preflight, then the owner check)."""
+        if self._caller is None:
+            self._caller = ctx.client("sts").get_caller_identity()
+        return self._caller
 
     def identity(self, stack: Stack | None = None) -> str:
-        if stack is not None:
-            self.context(stack)
-        if self._context is None:
+        if stack is None:
             return ""
-        caller = self._caller
-        return caller["Arn"] if caller else ""
+        try:
+            return self._whoami(self.context(stack))["Arn"]
+        except Exception:  # preflight reports why; the identity is simply unknown here
+            return ""
 
     def owner_mismatch(self, stack: Stack, recorded: str) -> str | None:
         current = self.identity(stack)
@@ -220,7 +219,7 @@ class AwsTarget(Target):
 
     def _check_identity(self, ctx: AwsContext) -> Check:
         try:
-            me = ctx.client("sts").get_caller_identity()
+            me = self._whoami(ctx)
         except Exception as err:
             return Check("credentials", *classify(err))
         return Check("credentials", "OK", f"{me['Arn']} (account {me['Account']})")
