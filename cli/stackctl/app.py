@@ -370,6 +370,29 @@ def logs(
         follow_log(path, sys.stdout)
 
 
+@app.command()
+def reap(yes: YesOpt = False, dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Only list the stacks past their ttl.")] = False,
+         tf_binary: TfOpt = None, json_out: JsonOpt = False):
+    """Destroy every stack on this machine past its metadata.ttl, each with a verified `down`.
+
+    The clock starts when stackctl first recorded the stack (its first plan or up). Meant for cron or
+    CI, e.g. hourly: stackctl reap --yes.
+    Exits 1 if a stack could not be destroyed (the others still are).
+    Example: stackctl reap --dry-run
+    """
+    from . import lifecycle
+    from .errors import StackctlError
+
+    console = _console(json_out)
+    results = lifecycle.reap(console, _options(yes, tf_binary, console), dry_run)
+    if json_out:
+        _emit_json(results)
+    failed = [name for name, what in results.items() if what.startswith("failed")]
+    if failed:
+        raise StackctlError(f"could not reap {', '.join(failed)}", "see the reasons above")
+
+
 @app.command(name="ls")
 def list_stacks(json_out: JsonOpt = False):
     """List the stacks stackctl knows on this machine.

@@ -308,3 +308,50 @@ def down(stack: Stack, console: Console, opts: Options) -> None:
 def _require_up(workdir: Workdir) -> None:
     if not (workdir.tf_dir / "terraform.tfstate").exists() and not (workdir.tf_dir / ".terraform").exists():
         raise InputError(f"stack {workdir.name} has not been brought up", "run `stackctl up FILE` first")
+
+
+def expired(now: float | None = None) -> list[tuple[Any, float]]:
+    """(record, seconds past its TTL) for every stack on this machine whose metadata.ttl has run out."""
+    from .manifest import duration_seconds
+    from .workdir import all_workdirs
+
+    now = time.time() if now is None else now
+    out = []
+    for wd in all_workdirs():
+        record = wd.load_record()
+        if record and record.ttl and now - record.created_at > duration_seconds(record.ttl):
+            out.append((record, now - record.created_at - duration_seconds(record.ttl)))
+    return out
+
+
+def reap(console: Console, opts: Options, dry_run: bool = False) -> dict[str, str]:
+    """Destroy each stack past its TTL, as `down` would (verified). Returns stack -> what happened."""
+    from .stack import load_stack
+
+    due = expired()
+    if not due:
+        console.print("no stack is past its ttl")
+        return {}
+    for record, late in due:
+        console.print(f"  {record.name}: ttl {record.ttl} ran out {late / 60:.0f}m ago ({record.target})")
+    if dry_run:
+        return {record.name: "would destroy" for record, _late in due}
+    _confirm(opts, f"destroy {len(due)} expired stack(s): {', '.join(r.name for r, _late in due)}")
+    results = {}
+    for record, _late in due:
+        path = Path(record.manifest_path)
+        try:
+            if not path.is_file():
+                raise InputError(f"its manifest {path} is gone",
+                                 f"restore it, then run `stackctl down {path} --yes`")
+            stack = load_stack(path)
+            if stack.name != record.name:
+                raise InputError(f"{path} now names stack {stack.name}",
+                                 f"restore the manifest of {record.name}, then run `stackctl down`")
+            down(stack, console, Options(yes=True, tf_binary=opts.tf_binary))
+            results[record.name] = "destroyed"
+        except StackctlError as err:  # one stack that cannot go must not keep the others alive
+            console.print(f"  [red]{record.name}: not destroyed[/]: {escape(err.message)}"
+                          + (f" (fix: {escape(err.hint)})" if err.hint else ""))
+            results[record.name] = f"failed: {err.message}"
+    return results

@@ -109,3 +109,51 @@ def test_unknown_scenario_suggests(write, fixture_catalog):
     result = run_cli("validate", str(write(STACK + "smoke: {scenarios: [check-wirin]}\n")))
     assert result.returncode == 2
     assert "unknown scenario 'check-wirin'" in result.stderr and "did you mean check-wiring?" in result.stderr
+
+
+def test_reap_destroys_only_stacks_past_their_ttl(write, fixture_catalog, stackctl_home):
+    """metadata.ttl acts: `reap` lists (--dry-run), asks (--yes), destroys what expired, keeps the rest."""
+    import time
+
+    expiring = write(STACK.replace("name: life}", "name: brief, ttl: 1s}"), "brief.yaml")
+    lasting = write(STACK.replace("name: life}", "name: lasting, ttl: 8h}"), "lasting.yaml")
+    forever = write(STACK.replace("name: life}", "name: forever}"), "forever.yaml")
+    for path in (expiring, lasting, forever):
+        assert run_cli("up", str(path), "--yes", "--no-smoke").returncode == 0
+    time.sleep(1.5)
+
+    dry = run_cli("reap", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout) == {"brief": "would destroy"}
+    assert Workdir("brief").exists()
+
+    unconfirmed = run_cli("reap")
+    assert unconfirmed.returncode == 2 and "pass --yes" in unconfirmed.stderr
+    assert Workdir("brief").exists()
+
+    reaped = run_cli("reap", "--yes")
+    assert reaped.returncode == 0, reaped.stderr
+    assert "brief: ttl 1s ran out" in reaped.stdout and "stack brief destroyed" in reaped.stdout
+    assert not Workdir("brief").exists()
+    assert sorted(r["name"] for r in json.loads(run_cli("ls", "--json").stdout)) == ["forever", "lasting"]
+    assert "no stack is past its ttl" in run_cli("reap", "--yes").stdout
+    for path in (lasting, forever):
+        assert run_cli("down", str(path), "--yes").returncode == 0
+
+
+def test_reap_reports_a_stack_whose_manifest_is_gone(write, fixture_catalog):
+    """A stack it cannot destroy is named with the fix, the exit code says so, and it stays recorded."""
+    import time
+
+    path = write(STACK.replace("name: life}", "name: orphan, ttl: 1s}"), "orphan.yaml")
+    assert run_cli("up", str(path), "--yes", "--no-smoke").returncode == 0
+    manifest = path.read_text()
+    path.unlink()
+    time.sleep(1.5)
+    result = run_cli("reap", "--yes")
+    assert result.returncode == 1
+    assert "orphan: not destroyed: its manifest" in result.stdout and "is gone" in result.stdout
+    assert "could not reap orphan" in result.stderr
+    assert Workdir("orphan").exists()
+    path.write_text(manifest)
+    assert run_cli("down", str(path), "--yes").returncode == 0
