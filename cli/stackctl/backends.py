@@ -9,17 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .awsapi import AwsContext, classify
+from . import hcl
+from .awsapi import AwsContext, classify, error_code
 from .targets import Check
 
 if TYPE_CHECKING:
     from .stack import Stack
-
-
-def _hcl(value: str) -> str:
-    import json
-
-    return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
 
 
 def state_key(stack: Stack) -> str:
@@ -36,15 +31,15 @@ def backend_block(stack: Stack) -> str | None:
     if backend.kind != "s3":
         return None  # local state in the rendered root
     ctx = s3_context(stack)
-    pairs = [("bucket", _hcl(backend.bucket)), ("key", _hcl(state_key(stack))), ("region", _hcl(ctx.region)),
+    pairs = [("bucket", hcl.string(backend.bucket)), ("key", hcl.string(state_key(stack))),
+             ("region", hcl.string(ctx.region)),
              ("encrypt", "true"),  # the state holds what Terraform holds, secrets included
              ("use_lockfile", "true")]  # S3-native locking (conditional writes): no DynamoDB table needed
     overrides = {k: ctx.endpoint_of(k) for k in ("s3", "sts") if ctx.endpoint_of(k)}
     if overrides:
         pairs.append(("use_path_style", "true"))
-        pairs.append(("endpoints", "{ " + ", ".join(f"{k} = {_hcl(v)}" for k, v in overrides.items()) + " }"))
-    width = max(len(k) for k, _ in pairs)
-    body = "\n".join(f"    {k.ljust(width)} = {v}" for k, v in pairs)
+        pairs.append(("endpoints", "{ " + ", ".join(f"{k} = {hcl.string(v)}" for k, v in overrides.items()) + " }"))
+    body = "\n".join(f"    {line}" for line in hcl.aligned(pairs))
     return f'  backend "s3" {{\n{body}\n  }}'
 
 
@@ -54,8 +49,6 @@ def check_state_bucket(stack: Stack) -> Check:
     try:
         ctx.client("s3").head_bucket(Bucket=backend.bucket)
     except Exception as err:
-        from .awsapi import error_code
-
         if error_code(err) in ("404", "NoSuchBucket", "NotFound"):
             return Check("state bucket", "NO", f"s3://{backend.bucket} does not exist",
                          f"create it once: aws s3api create-bucket --bucket {backend.bucket} --region {ctx.region}"

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from . import resources
+from . import hcl, resources
 from .backends import backend_block
 from .stack import Stack
 from .targets import RootVariable
@@ -31,17 +31,6 @@ class Rendered:
     secret_env: dict[str, str] = field(default_factory=dict)  # TF_VAR_* for the runner only
 
 
-def _hcl_string(value: str) -> str:
-    # json.dumps gives a valid HCL quoted string; escape template sequences so nothing is interpolated
-    return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
-
-
-def _aligned(pairs: list[tuple[str, str]]) -> list[str]:
-    """`name = value` lines with the `=` aligned, as `terraform fmt` writes them."""
-    width = max((len(k) for k, _ in pairs), default=0)
-    return [f"{k.ljust(width)} = {v}" for k, v in pairs]
-
-
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resources.templates_dir())),
@@ -49,7 +38,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["hcl_string"] = _hcl_string
+    env.filters["hcl_string"] = hcl.string
     return env
 
 
@@ -90,7 +79,7 @@ def build(stack: Stack) -> tuple[dict[str, Any], Rendered]:
             "instance": inst,
             "component": contract.name,
             "title": contract.title,
-            "arguments": _aligned(args) + ([""] + _aligned(wire_args) if wire_args else []),
+            "arguments": hcl.aligned(args) + ([""] + hcl.aligned(wire_args) if wire_args else []),
             "depends_on": [f"module.{d}" for d in stack.wiring.depends_on.get(inst, [])],
         })
         exposed = contract.outputs()
@@ -98,7 +87,7 @@ def build(stack: Stack) -> tuple[dict[str, Any], Rendered]:
             outputs.append({
                 "instance": inst,
                 "component": contract.name,
-                "fields": _aligned([(o, f"module.{inst}.{o}") for o in sorted(exposed)]),
+                "fields": hcl.aligned([(o, f"module.{inst}.{o}") for o in sorted(exposed)]),
                 "sensitive": any(exposed.values()),
             })
 

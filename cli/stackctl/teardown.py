@@ -19,10 +19,7 @@ def iam_path(stack: str) -> str:
 def tagged_resources(ctx: AwsContext, tag: str, stack: str) -> list[str]:
     """What still exists for the stack, one line each; a line saying why when it cannot be verified."""
     try:
-        pages = ctx.client("resourcegroupstaggingapi").get_paginator("get_resources").paginate(
-            TagFilters=[{"Key": tag, "Values": [stack]}])
-        arns = [r["ResourceARN"] for page in pages for r in page["ResourceTagMappingList"]]
-        arns = _drop_terminated(ctx, arns)
+        arns = _drop_terminated(ctx, [r["ResourceARN"] for r in _tagged(ctx, tag, stack)])
         iam = ctx.client("iam")
         arns += [r["Arn"] for page in iam.get_paginator("list_roles").paginate(PathPrefix=iam_path(stack))
                  for r in page["Roles"]]
@@ -32,6 +29,13 @@ def tagged_resources(ctx: AwsContext, tag: str, stack: str) -> list[str]:
         _status, detail, hint = classify(err)
         return [f"teardown could not be verified: {detail} ({hint})"]
     return sorted(arns)
+
+
+def _tagged(ctx: AwsContext, tag: str, stack: str) -> list[dict]:
+    """Every resource the Resource Groups Tagging API finds with tag=stack: ARN and tags."""
+    pages = ctx.client("resourcegroupstaggingapi").get_paginator("get_resources").paginate(
+        TagFilters=[{"Key": tag, "Values": [stack]}])
+    return [r for page in pages for r in page["ResourceTagMappingList"]]
 
 
 def _drop_terminated(ctx: AwsContext, arns: list[str]) -> list[str]:
@@ -51,9 +55,7 @@ def resources_by_instance(ctx: AwsContext, tag: str, stack: str, instance_tag: s
     On an error, {"": {"error": why}}: status shows it rather than guessing.
     """
     try:
-        pages = ctx.client("resourcegroupstaggingapi").get_paginator("get_resources").paginate(
-            TagFilters=[{"Key": tag, "Values": [stack]}])
-        mappings = [r for page in pages for r in page["ResourceTagMappingList"]]
+        mappings = _tagged(ctx, tag, stack)
         live = set(_drop_terminated(ctx, [r["ResourceARN"] for r in mappings]))
         groups: dict[str, list[str]] = {}
         for r in mappings:
