@@ -63,7 +63,7 @@ def _stack_path(ref: Optional[str]) -> Path:
     if ref is None:
         return resources.default_stack()
     path = Path(ref)
-    if path.exists() or path.suffix in (".yaml", ".yml"):
+    if path.is_file() or path.suffix in (".yaml", ".yml"):  # a folder ./NAME is not a manifest
         return path
     from .workdir import Workdir
 
@@ -401,19 +401,26 @@ def list_stacks(json_out: JsonOpt = False):
     """
     import time
 
-    from .workdir import all_workdirs
+    from .workdir import all_records
 
-    rows = [wd.load_record() for wd in all_workdirs()]
+    records, broken = all_records()
     if json_out:
-        _emit_json([r.__dict__ for r in rows if r])
+        _emit_json([r.__dict__ for r in records]
+                   + [{"name": e.path.parent.name, "state": "unreadable", "error": e.message, "fix": e.hint}
+                      for e in broken])
         return
     table = Table()
     for col in ("stack", "target", "state", "components", "age", "manifest"):
         table.add_column(col)
-    for r in rows:
+    for r in records:
         table.add_row(r.name, r.target, r.state, ", ".join(r.components), f"{(time.time() - r.created_at) / 60:.0f}m",
                       r.manifest_path)
-    _out().print(table)
+    for e in broken:
+        table.add_row(e.path.parent.name, "?", "unreadable", "", "", str(e.path))
+    console = _out()
+    console.print(table)
+    for e in broken:
+        console.print(f"[yellow]warning[/]: {escape(str(e))}")
 
 
 @app.command()

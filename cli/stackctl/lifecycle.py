@@ -67,6 +67,15 @@ def require_passed(checks: list[Check], console: Console | None = None, strict: 
                       "(--strict stops on UNKNOWN)")
 
 
+def _resolve(stack: Stack, console: Console):
+    """stack.resolve_values(), saying so when an unreadable record had to be rebuilt."""
+    record = stack.resolve_values()
+    if stack.recovered:
+        console.print(f"  [yellow]warning[/]: {escape(stack.recovered)}")
+        stack.recovered = None
+    return record
+
+
 def _confirm(opts: Options, question: str) -> None:
     if opts.yes:
         return
@@ -79,7 +88,7 @@ def _confirm(opts: Options, question: str) -> None:
 
 def plan(stack: Stack, console: Console, opts: Options) -> terraform.PlanResult:
     with stack.workdir.lock("plan"):
-        record = stack.resolve_values()
+        record = _resolve(stack, console)
         stack.workdir.save_record(record)
         rendered = render(stack)
         tf = runner(stack, rendered.root, opts)
@@ -96,7 +105,7 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
         console.print(f"[bold]stack {stack.name}[/] ({stack.target.kind}) — {len(stack.components)} components")
         for note in stack.loaded.notes:
             console.print(f"  note: {note}", markup=False)
-        record = stack.resolve_values()
+        record = _resolve(stack, console)
         require_passed(preflight(stack, console), console, opts.strict)
         _require_owner(stack, record)
         _retire_removed(stack, record, console, opts)
@@ -189,7 +198,7 @@ def masked(stack: Stack, values: dict[str, dict[str, Any]], show_secrets: bool =
 
 def test(stack: Stack, console: Console, opts: Options, junit: Path | None = None) -> smoke.SmokeReport:
     """Each component's own probes, then the manifest's scenarios (only when the components pass)."""
-    stack.resolve_values()
+    _resolve(stack, console)
     values = outputs(stack, opts)
     secrets = _all_secrets(stack, values)
     targets = []
@@ -279,11 +288,10 @@ def down(stack: Stack, console: Console, opts: Options) -> None:
         console.print(f"stack {stack.name} is not up (no workdir at {workdir.root}); nothing to destroy")
         return
     with workdir.lock("down"):
-        stack.resolve_values()
+        record = _resolve(stack, console)
         root = workdir.tf_dir
         if not (root / "main.tf").exists():
             render(stack)  # never rendered (e.g. an interrupted first up): render to destroy cleanly
-        record = workdir.load_record()
         _require_owner(stack, record)
         _confirm(opts, f"destroy stack {stack.name} and everything in it")
         record.state = "destroying"
@@ -310,34 +318,34 @@ def _require_up(workdir: Workdir) -> None:
         raise InputError(f"stack {workdir.name} has not been brought up", "run `stackctl up FILE` first")
 
 
-def expired(now: float | None = None) -> list[tuple[Any, float]]:
-    """(record, seconds past its TTL) for every stack on this machine whose metadata.ttl has run out."""
+def expired(records, now: float | None = None) -> list[tuple[Any, float]]:
+    """(record, seconds past its TTL) for each of `records` whose metadata.ttl has run out."""
     from .manifest import duration_seconds
-    from .workdir import all_workdirs
 
     now = time.time() if now is None else now
-    out = []
-    for wd in all_workdirs():
-        record = wd.load_record()
-        if record and record.ttl and now - record.created_at > duration_seconds(record.ttl):
-            out.append((record, now - record.created_at - duration_seconds(record.ttl)))
-    return out
+    return [(r, now - r.created_at - duration_seconds(r.ttl)) for r in records
+            if r.ttl and now - r.created_at > duration_seconds(r.ttl)]
 
 
 def reap(console: Console, opts: Options, dry_run: bool = False) -> dict[str, str]:
     """Destroy each stack past its TTL, as `down` would (verified). Returns stack -> what happened."""
     from .stack import load_stack
+    from .workdir import all_records
 
-    due = expired()
+    records, broken = all_records()
+    results = {}
+    for err in broken:  # its ttl cannot be read: say so every time, and let the others go
+        console.print(f"  [red]{err.path.parent.name}: skipped[/]: {escape(err.message)} (fix: {escape(err.hint)})")
+        results[err.path.parent.name] = f"failed: {err.message}"
+    due = expired(records)
     if not due:
         console.print("no stack is past its ttl")
-        return {}
+        return results
     for record, late in due:
         console.print(f"  {record.name}: ttl {record.ttl} ran out {late / 60:.0f}m ago ({record.target})")
     if dry_run:
-        return {record.name: "would destroy" for record, _late in due}
+        return {**results, **{record.name: "would destroy" for record, _late in due}}
     _confirm(opts, f"destroy {len(due)} expired stack(s): {', '.join(r.name for r, _late in due)}")
-    results = {}
     for record, _late in due:
         path = Path(record.manifest_path)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from .catalog import Catalog, Contract, load_catalog
 from .manifest import INFRA_INSTANCE, ComponentSpec, LoadedManifest, load_manifest
 from .targets import Target, get_target
 from .wiring import Wiring, base_contract, resolve
-from .workdir import StackRecord, Workdir, allocate_ports
+from .workdir import RecordError, StackRecord, Workdir, allocate_ports
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Stack:
     target: Target
     workdir: Workdir
     components: dict[str, ComponentInstance]
+    recovered: str | None = None  # why the record was rebuilt (it was unreadable), to be said once
 
     @property
     def name(self) -> str:
@@ -54,7 +56,10 @@ class Stack:
         return hashlib.sha256(self.loaded.path.read_bytes()).hexdigest()
 
     def record(self) -> StackRecord:
-        existing = self.workdir.load_record()
+        try:
+            existing = self.workdir.load_record()
+        except RecordError as err:
+            return self._rebuilt_record(err)
         if existing is not None:
             existing.manifest_path = str(self.loaded.path.resolve())
             existing.manifest_sha256 = self.manifest_sha256()
@@ -71,6 +76,27 @@ class Stack:
             ttl=self.loaded.manifest.metadata.ttl,
             components={i: c.contract.name for i, c in self.components.items()},
         )
+
+    def _rebuilt_record(self, err: RecordError) -> StackRecord:
+        """A new record from the manifest, with what the rendered root still knows: the ports it was
+        rendered with (so destroy and the leftover check look at the right ones) and the deployed instances."""
+        aside = self.workdir.set_aside_record()
+        record = self.record()
+        tf = self.workdir.tf_dir
+        tfvars = _read_json(tf / "terraform.tfvars.json")
+        for inst, comp in self.components.items():
+            for name, spec in comp.contract.inputs_for(self.target.kind).items():
+                if spec.type == "port" and isinstance(tfvars.get(f"{inst}__{name}"), int):
+                    record.ports.setdefault(inst, {})[name] = tfvars[f"{inst}__{name}"]
+        deployed = {r["module"].split(".")[1] for r in _read_json(tf / "terraform.tfstate").get("resources", [])
+                    if str(r.get("module", "")).startswith("module.")}
+        if deployed:
+            record.state = "up"
+            record.components = {i: (self.components[i].contract.name if i in self.components else "unknown")
+                                 for i in sorted(deployed)}
+        self.workdir.save_record(record)
+        self.recovered = f"{err.message}; rebuilt it from the manifest and the Terraform state (old one: {aside})"
+        return record
 
     def applied(self, record: StackRecord) -> None:
         """Remember what is deployed now (after a successful apply)."""
@@ -105,6 +131,14 @@ class Stack:
                 else:
                     comp.values[name] = spec.default
         return record
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def load_stack(path: Path, catalog: Catalog | None = None) -> Stack:

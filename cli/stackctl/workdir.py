@@ -18,7 +18,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import paths
-from .errors import LockError
+from .errors import InputError, LockError
+
+
+class RecordError(InputError):
+    """A stack's record (stack.json) cannot be read: truncated, edited by hand, or from another version."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path = path
+        super().__init__(
+            f"the record of stack {path.parent.name} ({path}) is unreadable: {reason}",
+            f"run `stackctl up MANIFEST` or `stackctl down MANIFEST` with the stack's manifest: either rebuilds "
+            f"the record from the manifest and the Terraform state (the bad one is kept as {path.name}.bad)")
 
 
 @dataclass
@@ -61,10 +72,24 @@ class Workdir:
         return self.record_path.is_file()
 
     def load_record(self) -> StackRecord | None:
+        """The record, None when there is none; RecordError (naming the file and the fix) when unreadable."""
         try:
-            return StackRecord(**json.loads(self.record_path.read_text()))
+            raw = self.record_path.read_bytes()
         except FileNotFoundError:
             return None
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise TypeError("not a JSON object")
+            return StackRecord(**data)
+        except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise RecordError(self.record_path, _short(str(err))) from None
+
+    def set_aside_record(self) -> Path:
+        """Move an unreadable record out of the way (kept for inspection) so a new one can be written."""
+        aside = self.record_path.with_name(self.record_path.name + ".bad")
+        self.record_path.replace(aside)
+        return aside
 
     def save_record(self, record: StackRecord) -> None:
         record.updated_at = time.time()
@@ -93,11 +118,29 @@ class Workdir:
             os.close(fd)  # closing releases the flock, also when the process dies
 
 
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def all_workdirs() -> list[Workdir]:
     root = paths.stacks_home()
     if not root.is_dir():
         return []
     return [Workdir(p.name) for p in sorted(root.iterdir()) if (p / "stack.json").is_file()]
+
+
+def all_records() -> tuple[list[StackRecord], list[RecordError]]:
+    """Every stack's record; an unreadable one is returned as its error, so it cannot hide the others."""
+    records, broken = [], []
+    for wd in all_workdirs():
+        try:
+            record = wd.load_record()
+        except RecordError as err:
+            broken.append(err)
+            continue
+        if record is not None:
+            records.append(record)
+    return records, broken
 
 
 def allocate_ports(count: int) -> list[int]:
