@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__, resources
-from .errors import InputError, StackctlError
+from .errors import InputError, StackctlError, from_os_error
 
 app = typer.Typer(
     name="stackctl",
@@ -432,7 +432,10 @@ def version():
 def main() -> None:
     # Typer handles usage errors (exit 2), --help and exits itself; our own errors surface here.
     try:
-        app()
+        try:
+            app()
+        except OSError as err:  # a full disk, a read-only home: the machine's state, said in one line
+            raise from_os_error(err) from err
     except StackctlError as err:
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {escape(str(err))}")
         sys.exit(err.exit_code)

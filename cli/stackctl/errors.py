@@ -6,6 +6,8 @@ Exit codes: 2 = invalid input or usage (the user must change something before re
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 
 
@@ -92,3 +94,27 @@ class SmokeFailed(StackctlError):
 
 class Interrupted(StackctlError):
     exit_code = 130
+
+
+class FilesystemError(StackctlError):
+    """The machine, not the input: a full disk, a read-only or forbidden directory."""
+
+
+def from_os_error(err: OSError) -> FilesystemError:
+    """One clear line for an OSError that reached the CLI: what, which file, and the fix for that errno."""
+    from .paths import home  # errors is a leaf module: paths needs nothing of ours
+
+    name = err.filename or f"a file under {home()}"
+    where = os.path.dirname(str(err.filename)) if err.filename else str(home())
+    code = err.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return FilesystemError(f"no space left to write {name}",
+                               f"free space on that file system (`df -h {where}`); `stackctl down` still works on a "
+                               "full disk (each stack keeps a small reserve for it)")
+    if code == errno.EROFS:
+        return FilesystemError(f"{name} is on a read-only file system",
+                               "remount it read-write, or set STACKCTL_HOME to a writable directory")
+    if code in (errno.EACCES, errno.EPERM):
+        return FilesystemError(f"permission denied: {name}",
+                               "check its owner and mode, or set STACKCTL_HOME to a directory you own")
+    return FilesystemError(f"{err.strerror or err}: {name}", "check that file and its directory")

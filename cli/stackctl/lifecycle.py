@@ -102,6 +102,7 @@ def plan(stack: Stack, console: Console, opts: Options) -> terraform.PlanResult:
 def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
        run_smoke: bool = True) -> smoke.SmokeReport | None:
     with stack.workdir.lock("up"):
+        stack.workdir.reserve_space()  # before anything is created: what `down` frees on a full disk
         console.print(f"[bold]stack {stack.name}[/] ({stack.target.kind}) — {len(stack.components)} components")
         for note in stack.loaded.notes:
             console.print(f"  note: {note}", markup=False)
@@ -288,6 +289,7 @@ def down(stack: Stack, console: Console, opts: Options) -> None:
         console.print(f"stack {stack.name} is not up (no workdir at {workdir.root}); nothing to destroy")
         return
     with workdir.lock("down"):
+        workdir.release_space()  # first: on a full disk this is the room the record and the state need
         record = _resolve(stack, console)
         root = workdir.tf_dir
         if not (root / "main.tf").exists():

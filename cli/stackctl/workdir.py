@@ -21,6 +21,10 @@ from . import paths
 from .errors import InputError, LockError
 
 
+RESERVE_FILE = ".reserve"
+RESERVE_BYTES = 8 * 2**20
+
+
 class RecordError(InputError):
     """A stack's record (stack.json) cannot be read: truncated, edited by hand, or from another version."""
 
@@ -67,6 +71,25 @@ class Workdir:
 
     def log_file(self, instance: str) -> Path:
         return self.root / "logs" / f"{instance}.log"
+
+    @property
+    def reserve_path(self) -> Path:
+        return self.root / RESERVE_FILE
+
+    def reserve_space(self) -> None:
+        """Set disk space aside (a ballast file) that `down` frees first, so a stack can be destroyed
+        even once the disk has filled up: the record, Terraform's state and lock need a few blocks."""
+        if self.reserve_path.is_file() and self.reserve_path.stat().st_blocks * 512 >= RESERVE_BYTES:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_BYTES)  # real blocks, not a sparse file
+        finally:
+            os.close(fd)
+
+    def release_space(self) -> None:
+        self.reserve_path.unlink(missing_ok=True)
 
     def exists(self) -> bool:
         return self.record_path.is_file()

@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SupervisorError, EnvError) as err:
         print(f"stackctl.runtime {command}: {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # e.g. a full disk: one line Terraform shows, not a traceback
+        print(f"stackctl.runtime {command}: {err.strerror or err}: {err.filename or ''}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
