@@ -20,7 +20,6 @@ from pathlib import Path
 from . import paths
 from .errors import InputError, LockError
 
-
 RESERVE_FILE = ".reserve"
 RESERVE_BYTES = 8 * 2**20
 
