@@ -76,6 +76,10 @@ def _resolve(stack: Stack, console: Console):
     return record
 
 
+def _progress(stack: Stack):
+    return lambda instance, since: stack.target.progress(stack, instance, since)
+
+
 def _confirm(opts: Options, question: str) -> None:
     if opts.yes:
         return
@@ -132,7 +136,7 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
             record.state = "applying"
             stack.workdir.save_record(record)
             try:
-                with ApplyView(console, list(stack.wiring.order), "up") as view:
+                with ApplyView(console, list(stack.wiring.order), "up", progress=_progress(stack)) as view:
                     tf.notify = view.notice
                     tf.apply(result.path, view.on_event)
             except TerraformError as err:
@@ -171,7 +175,7 @@ def _retire_removed(stack: Stack, record, console: Console, opts: Options) -> No
         return
     console.print(f"  removing {', '.join(removed)} (no longer in the manifest)")
     tf = runner(stack, stack.workdir.tf_dir, opts)
-    with ApplyView(console, removed, "down") as view:
+    with ApplyView(console, removed, "down", progress=_progress(stack)) as view:
         tf.destroy(view.on_event, targets=[f"module.{i}" for i in removed])
     for inst in removed:
         record.ports.pop(inst, None)
@@ -213,6 +217,7 @@ def test(stack: Stack, console: Console, opts: Options, junit: Path | None = Non
             outputs=values.get(inst, {}), inputs=wired,
             python=stack.target.smoke_python(stack, inst), log_file=stack.workdir.log_file(inst),
             stack=stack.name, skip_reason=stack.target.smoke_skip_reason(stack, inst),
+            fail_reason=stack.target.smoke_fail_reason(stack, inst),
             context=stack.target.smoke_context(stack, inst)))
     console.print("[bold]smoke tests[/]")
     budget = stack.loaded.manifest.smoke.timeout_seconds
@@ -301,7 +306,7 @@ def down(stack: Stack, console: Console, opts: Options) -> None:
         tf = runner(stack, root, opts)
         tf.init()
         started = time.monotonic()
-        with ApplyView(console, list(reversed(stack.wiring.order)), "down") as view:
+        with ApplyView(console, list(reversed(stack.wiring.order)), "down", progress=_progress(stack)) as view:
             tf.destroy(view.on_event)
         stack.target.sweep(stack, console.print)
         left = stack.target.leftovers(stack)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,8 @@ _ICONS = {
     WAITING: ("·", "dim"),
 }
 _SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
+_SUPPRESSED = "output suppressed due to sensitive value"
+_ELAPSED = re.compile(r": \d+s \(")  # "waiting for http …: 12s (pid 1)": the same step, a later second
 
 
 def component_of(address: str) -> str:
@@ -59,6 +62,7 @@ class _Row:
     finished: float | None = None
     output: str = ""  # latest provisioner output line, or the error
     pending: dict[str, int] = field(default_factory=dict)  # address -> completions still expected
+    printed_step: str = ""  # plain mode: the last step printed
     deletes_only: bool = True
     spinner: Spinner = field(default_factory=lambda: Spinner("dots"))
 
@@ -69,8 +73,13 @@ class _Row:
 class ApplyView:
     """Feed it Terraform events (`on_event`); use it as a context manager around the run."""
 
-    def __init__(self, console: Console, components: list[str], verb: str = "apply", clock=time.monotonic):
+    def __init__(self, console: Console, components: list[str], verb: str = "apply", clock=time.monotonic,
+                 progress: Callable[[str, float], str | None] | None = None):
+        """`progress(component, since)`: the step its start or stop is at (reported since the wall-clock
+        time `since`), in the target's own words, shown instead of the provisioner output Terraform may hide."""
         self.console, self.verb, self.clock = console, verb, clock
+        self.progress = progress
+        self._since = time.time()
         self.rows = {name: _Row(name) for name in components}
         self.stopping = False
         self._live: Live | None = None
@@ -91,7 +100,30 @@ class ApplyView:
         """A message from the runner (e.g. "still stopping"); printed above the live table."""
         self.console.print(text, markup=False, highlight=False)
 
+    def _detail(self, row: _Row) -> str:
+        """The row's detail: the target's own progress while it works, else Terraform's last output."""
+        if self.progress is not None and row.state not in FINAL and row.state != WAITING:
+            step = self.progress(row.name, self._since)
+            if step:
+                return step[:120]
+        return row.output
+
+    def _print_steps(self) -> None:
+        """Plain mode: a line when a component's step changes (not for each second of a wait)."""
+        for row in self.rows.values():
+            step = self._detail(row) if self.progress is not None else ""
+            key = _ELAPSED.split(step)[0]
+            if step and key != row.printed_step:
+                row.printed_step = key
+                self.console.print(f"{row.name.ljust(self._width)}  {step}", markup=False, highlight=False,
+                                   soft_wrap=True)
+
     def on_event(self, event: dict[str, Any]) -> None:
+        self._on_event(event)
+        if self._live is None:
+            self._print_steps()
+
+    def _on_event(self, event: dict[str, Any]) -> None:
         kind, now = event.get("type"), self.clock()
         res = _resource(event)
         row = self._row(component_of(res.get("module") or res.get("addr", ""))) if res else None
@@ -110,8 +142,8 @@ class ApplyView:
             self._set(row, STARTING)  # the local target starts its processes from provisioners
         elif kind == "provision_progress" and row:
             lines = [ln for ln in str(hook.get("output", "")).splitlines() if ln.strip()]
-            if lines and not lines[-1].startswith("Executing: "):  # Terraform echoing the command
-                row.output = lines[-1].strip()[:120]
+            if lines and not lines[-1].startswith("Executing: ") and _SUPPRESSED not in lines[-1]:
+                row.output = lines[-1].strip()[:120]  # (not Terraform echoing the command, or hiding it)
         elif kind == "apply_complete" and row:
             row.pending[res["addr"]] = row.pending.get(res["addr"], 1) - 1
             if row.pending and all(n <= 0 for n in row.pending.values()):
@@ -172,7 +204,7 @@ class ApplyView:
             icon, style = _ICONS.get(row.state, (None, "cyan"))
             mark = Text(icon, style=style) if icon else row.spinner
             elapsed = f"{row.elapsed(now)}s" if row.started is not None else ""
-            table.add_row(mark, row.name, Text(row.state, style=style), elapsed, row.output)
+            table.add_row(mark, row.name, Text(row.state, style=style), elapsed, self._detail(row))
         head = Text(title + (" (stopping...)" if self.stopping else ""), style="bold")
         return Group(head, table)
 

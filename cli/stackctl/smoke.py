@@ -54,6 +54,7 @@ class SmokeTarget:
     log_file: Path | None = None
     stack: str = ""
     skip_reason: str | None = None
+    fail_reason: str | None = None  # fails the target before its probes (which are then skipped)
     context: dict[str, Any] = field(default_factory=dict)  # more context for scripts (scenarios)
 
 
@@ -310,6 +311,11 @@ def _run_target(target: SmokeTarget, overall_deadline: float | None, cancel: thr
                 redact: _Redactor, emit: Callable[[ProbeResult], None]) -> list[ProbeResult]:
     results: list[ProbeResult] = []
     failed = False
+    if target.fail_reason and not target.skip_reason:
+        failed = True
+        results.append(ProbeResult(target.instance, "process", "process", "failed", 0.0, redact(target.fail_reason),
+                                   redact(_log_tail(target.log_file))))
+        emit(results[-1])
     for probe in target.probes:
         kind = probe.kind
         skip = target.skip_reason or (EARLIER_FAILED if failed else None)

@@ -146,6 +146,34 @@ def test_drift_is_detected_and_repaired(renamed, stackctl_home):
     stackctl("down", str(path), "--yes")
 
 
+def test_a_component_is_judged_and_replaced_as_one(renamed, stackctl_home):
+    """kill -9 of MLflow's main process leaves its uvicorn worker serving the port: that is not running."""
+    path = renamed("minimal.yaml", "asone")
+    stackctl("up", str(path), "--yes", "--no-smoke")
+    tracking = json.loads(stackctl("status", str(path), "--json").stdout)["components"]["tracking"]
+    port = int(tracking["url"].rsplit(":", 1)[1])
+    os.kill(tracking["pid"], signal.SIGKILL)  # the main process alone, not its group
+    deadline = time.monotonic() + 15
+    while _alive(tracking["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert port_is_open(port), "the premise: a worker of the group still holds the port"
+
+    broken = json.loads(stackctl("status", str(path), "--json").stdout)["components"]["tracking"]
+    assert broken["state"] == "broken" and broken["left"], broken
+    assert f"its main process {tracking['pid']} is gone" in broken["health"]
+    failed = stackctl("test", str(path), check=False)
+    assert failed.returncode == 1
+    assert "not running: its main process" in failed.stdout
+
+    repaired = stackctl("up", str(path), "--yes")
+    assert "drift: tracking stopped outside stackctl; restarting" in repaired.stdout
+    after = json.loads(stackctl("status", str(path), "--json").stdout)["components"]["tracking"]
+    assert after["state"] == "running" and after["health"] == "ok" and after["pid"] != tracking["pid"]
+    assert [p for p in broken["left"] if _alive(p)] == []
+    stackctl("down", str(path), "--yes")
+    assert not port_is_open(port)
+
+
 def test_two_stacks_side_by_side(renamed, stackctl_home):
     a, b = renamed("minimal.yaml", "side-a"), renamed("minimal.yaml", "side-b")
     procs = [subprocess.Popen([sys.executable, "-m", "stackctl.app", "up", str(p), "--yes"],

@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 
 from stackctl.runtime import envs
-from stackctl.runtime.supervisor import Spec, SpecError, SupervisorError, port_open, process_status, start, stop
+from stackctl.runtime.supervisor import (
+    Spec,
+    SpecError,
+    SupervisorError,
+    port_open,
+    process_status,
+    read_progress,
+    start,
+    stop,
+)
 
 # A server with knobs: a health path, an optional child server on a second port (same process
 # group), SIGTERM ignored, its environment dumped to a file.
@@ -99,6 +108,7 @@ def test_start_is_idempotent_and_stop_frees_the_port(make_spec):
     start(spec, said.append)
     status = process_status(spec.run_dir)
     assert status["state"] == "running" and port_open(spec.ports[0])
+    assert read_progress(spec.run_dir).startswith("healthy after ")  # the step, for stackctl's live view
     assert (spec.run_dir / "pid").read_text().split()[0] == str(status["pid"])
     assert json.loads((spec.run_dir / "spec.json").read_text())["argv"] == spec.argv
     assert "server starting" in spec.log_file.read_text()
@@ -173,11 +183,20 @@ def test_a_dead_process_is_detected_and_restarted(make_spec):
     deadline = time.monotonic() + 5
     while process_status(spec.run_dir)["state"] == "running" and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert process_status(spec.run_dir) == {"state": "dead", "pid": pid}
+    broken = process_status(spec.run_dir)  # judged as one: a live child does not make it running
+    assert broken["state"] == "broken" and broken["pid"] == pid and len(broken["left"]) == 1
     assert port_open(child_port)
-    start(spec, lambda _m: None)  # kills the leftover child first, or its port would be "in use"
+    said: list[str] = []
+    start(spec, said.append)  # kills the leftover child first, or its port would be "in use"
+    assert any(f"its main process {pid} is gone while 1 other process(es) of it still run" in m for m in said)
     status = process_status(spec.run_dir)
     assert status["state"] == "running" and status["pid"] != pid
+    os.kill(status["pid"], signal.SIGKILL)  # this time the child goes too: stop the group, then check
+    os.killpg(status["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while process_status(spec.run_dir)["state"] != "dead" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_status(spec.run_dir) == {"state": "dead", "pid": status["pid"]}
 
 
 def test_a_recycled_pid_is_not_ours(make_spec, tmp_path):

@@ -289,3 +289,38 @@ def test_data_source_reads_are_not_component_progress():
         view.on_event(hook("apply_complete", "module.infra.aws_vpc.this", "delete"))
     states = [line.split()[1] for line in console.export_text().splitlines()]
     assert states == ["destroying", "destroyed"], states
+
+
+def test_the_view_shows_the_targets_own_progress_not_terraforms_suppressed_output():
+    """Terraform hides provisioner output when the config holds a sensitive value; the supervisor's step
+    (written to its run dir, read through the target) is shown instead, once per step in plain mode."""
+    steps = {"alpha": "waiting for http http://127.0.0.1:1/health: 3s (pid 7)"}
+
+    def event(kind, **hook):
+        return {"type": kind, "hook": {"resource": {"addr": "module.alpha.terraform_data.this",
+                                                    "module": "module.alpha"}, **hook}}
+
+    suppressed = event("provision_progress", provisioner="local-exec",
+                       output="(output suppressed due to sensitive value in config)")
+    live = Console(record=True, force_terminal=True, width=160)
+    with ApplyView(live, ["alpha"], "up", progress=lambda name, since: steps.get(name)) as view:
+        view.on_event(event("apply_start", action="create"))
+        view.on_event(event("provision_start", provisioner="local-exec"))
+        view.on_event(suppressed)
+        shown = Console(record=True, width=160)
+        shown.print(view.render())
+    text = shown.export_text()
+    assert "waiting for http http://127.0.0.1:1/health: 3s (pid 7)" in text and "suppressed" not in text
+
+    console = plain_console()
+    with ApplyView(console, ["alpha"], "up", progress=lambda name, since: steps.get(name)) as view:
+        view.on_event(event("apply_start", action="create"))
+        view.on_event(event("provision_start", provisioner="local-exec"))
+        steps["alpha"] = "waiting for http http://127.0.0.1:1/health: 4s (pid 7)"  # a later second: no new line
+        view.on_event(suppressed)
+        steps["alpha"] = "healthy after 4.2s (pid 7)"
+        view.on_event(suppressed)
+    lines = console.export_text().splitlines()
+    waiting = [ln for ln in lines if "waiting for" in ln]
+    assert waiting == ["alpha  waiting for http http://127.0.0.1:1/health: 3s (pid 7)"]
+    assert "alpha  healthy after 4.2s (pid 7)" in lines and not any("suppressed" in ln for ln in lines)

@@ -30,6 +30,7 @@ from .envs import ensure_env
 
 PID_FILE = "pid"
 SPEC_FILE = "spec.json"
+PROGRESS_FILE = "progress"  # the step a start or stop is at, for stackctl's live view (see read_progress)
 LOCK_FILE = ".supervisor.lock"
 LOG_TAIL_LINES = 30
 UNSHARE = ["--user", "--map-user=1000", "--map-group=1000", "--"]
@@ -170,13 +171,28 @@ def health_of(run_dir: str | Path) -> str | None:
 
 
 def process_status(run_dir: str | Path) -> dict[str, Any]:
-    """state: running (alive), stopped (never started or stopped), dead (pid file, no process)."""
+    """state: running (its main process alive), stopped (never started, or stopped), dead (pid file, no
+    process), broken (the main process is gone but others of its group live on, e.g. a server's worker
+    still holding the port: the component is judged as one, so that is not running; `left` lists them)."""
     rec = _read_pid(Path(run_dir))
     if rec is None:
         return {"state": "stopped", "pid": None}
     pid, start = rec
     _reap(pid)
-    return {"state": "running" if _ours(pid, start) else "dead", "pid": pid}
+    if _ours(pid, start):
+        return {"state": "running", "pid": pid}
+    left = [] if _alive(_stat(pid)) else _group_members(pid)  # an alive pid here was recycled: not our group
+    return {"state": "broken", "pid": pid, "left": left} if left else {"state": "dead", "pid": pid}
+
+
+def describe_status(status: dict[str, Any]) -> str:
+    """One line for a person: why a component that is not running is not."""
+    if status["state"] == "broken":
+        return (f"its main process {status['pid']} is gone while {len(status['left'])} other process(es) of it "
+                f"still run ({', '.join(map(str, status['left'][:5]))})")
+    if status["state"] == "dead":
+        return f"its process {status['pid']} is gone"
+    return status["state"]
 
 
 @contextmanager
@@ -286,10 +302,41 @@ def _capture_for_benchmark(spec: Spec, argv: list[str], env: dict[str, str]) -> 
         json.dump({"argv": argv, "env": env, "cwd": str(spec.run_dir)}, fh)
 
 
+class _Progress:
+    """`say`, and the same words (without the name) in run_dir/progress: Terraform hides a provisioner's
+    output when its configuration holds a sensitive value, so stackctl's view reads the step from here."""
+
+    def __init__(self, spec: Spec, say: Say):
+        self.spec, self.say, self._last = spec, say, 0.0
+
+    def __call__(self, message: str) -> None:
+        self.say(message)
+        self.note(message.removeprefix(f"{self.spec.name}: "))
+
+    def note(self, text: str, every: float = 0.0) -> None:
+        """Write the step; with `every`, at most that often (a wait loop's elapsed time)."""
+        now = time.monotonic()
+        if every and now - self._last < every:
+            return
+        self._last = now
+        try:
+            _write_atomic(self.spec.run_dir / PROGRESS_FILE, text[:200] + "\n")
+        except OSError:
+            pass  # a view's nicety: never a reason for a start or stop to fail
+
+
+def read_progress(run_dir: str | Path) -> str | None:
+    try:
+        return (Path(run_dir) / PROGRESS_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
 def start(spec: Spec, say: Say = print) -> dict[str, Any]:
     """Make sure the spec's process runs and is healthy; idempotent."""
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+    say = _Progress(spec, say)
     with _locked(spec.run_dir):
         status = process_status(spec.run_dir)
         if status["state"] == "running":
@@ -301,8 +348,8 @@ def start(spec: Spec, say: Say = print) -> dict[str, Any]:
                 _wait_healthy(spec, status["pid"], None, 0, already=True)
                 say(f"{spec.name}: already running (pid {status['pid']}) and healthy")
                 return process_status(spec.run_dir)
-        elif status["state"] == "dead":
-            say(f"{spec.name}: previous process (pid {status['pid']}) is gone, starting again")
+        elif status["state"] in ("dead", "broken"):  # what is left of a broken one goes with it
+            say(f"{spec.name}: {describe_status(status)}; starting it again as a whole")
             if not _alive(_stat(status["pid"])):  # else the pid was recycled: its group is not ours
                 _terminate_group(status["pid"], signal.SIGKILL, 0, spec, say)  # leftover children
             (spec.run_dir / PID_FILE).unlink(missing_ok=True)
@@ -317,7 +364,7 @@ def start(spec: Spec, say: Say = print) -> dict[str, Any]:
         _capture_for_benchmark(spec, argv, env)
         started = time.monotonic()
         proc, offset = _launch(spec, argv, env, say)
-        _wait_healthy(spec, proc.pid, proc, offset)
+        _wait_healthy(spec, proc.pid, proc, offset, note=say.note)
         say(f"{spec.name}: healthy after {time.monotonic() - started:.1f}s (pid {proc.pid})")
         return process_status(spec.run_dir)
 
@@ -342,8 +389,9 @@ def _launch(spec: Spec, argv: list[str], env: dict[str, str], say: Say) -> tuple
 
 
 def _wait_healthy(spec: Spec, pid: int, proc: subprocess.Popen | None, offset: int,
-                  already: bool = False) -> None:
-    deadline = time.monotonic() + spec.timeout
+                  already: bool = False, note: Callable[..., None] | None = None) -> None:
+    began = time.monotonic()
+    deadline = began + spec.timeout
     settle = time.monotonic() + 1.0  # without a probe: alive for a second counts as started
     while True:
         code = proc.poll() if proc is not None else None
@@ -356,6 +404,8 @@ def _wait_healthy(spec: Spec, pid: int, proc: subprocess.Popen | None, offset: i
         why = probe(spec.health) if spec.health else (None if time.monotonic() > settle else "settling")
         if why is None:
             return
+        if note is not None:
+            note(f"waiting for {_describe(spec.health)}: {time.monotonic() - began:.0f}s (pid {pid})", every=1.0)
         if time.monotonic() > deadline:
             state = "is running but" if already else "started but"
             _fail(spec, f"{state} {_describe(spec.health)} failed for {spec.timeout:.0f}s (last: {why})",
@@ -411,6 +461,7 @@ def stop(spec: Spec, say: Say = print) -> None:
     if not spec.run_dir.is_dir():
         say(f"{spec.name}: not running")
         return
+    say = _Progress(spec, say)
     with _locked(spec.run_dir):
         _stop_locked(spec, say)
 
@@ -422,13 +473,13 @@ def stop_recorded(run_dir: str | Path, say: Say = print) -> bool:
     resource tainted, and Terraform runs no destroy-time provisioner for tainted resources.
     """
     spec = _load_spec(Path(run_dir))
-    if spec is None or process_status(run_dir)["state"] != "running":
+    if spec is None or process_status(run_dir)["state"] not in ("running", "broken"):
         return False
     stop(spec, say)
     return True
 
 
-def _stop_locked(spec: Spec, say: Say) -> None:
+def _stop_locked(spec: Spec, say: _Progress) -> None:
     rec = _read_pid(spec.run_dir)
     if rec is None:
         say(f"{spec.name}: not running")
@@ -438,6 +489,7 @@ def _stop_locked(spec: Spec, say: Say) -> None:
     if _alive(stat) and start is not None and stat.start != start:
         say(f"{spec.name}: pid {pid} belongs to another process now; nothing to stop")
     else:
+        say.note(f"stopping pid {pid} ({spec.stop_signal}, then SIGKILL after {spec.stop_timeout:.0f}s)")
         _terminate_group(pid, getattr(signal, spec.stop_signal), spec.stop_timeout, spec, say)
         say(f"{spec.name}: stopped (pid {pid})")
     (spec.run_dir / PID_FILE).unlink(missing_ok=True)

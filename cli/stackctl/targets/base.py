@@ -80,6 +80,10 @@ class Target:
     def replace_addresses(self, instances: list[str]) -> list[str]:
         return [f"module.{i}.terraform_data.this" for i in instances]
 
+    def progress(self, stack: Stack, instance: str, since: float) -> str | None:
+        """The step an instance's start or stop is at, if the target reports one written after `since`."""
+        return None
+
     def sweep(self, stack: Stack, say) -> None:
         """After destroy: remove what Terraform could not know it still had (e.g. interrupted starts)."""
 
@@ -92,6 +96,10 @@ class Target:
 
     def smoke_skip_reason(self, stack: Stack, instance: str | None) -> str | None:
         """Why an instance's probes (None: the stack's scenarios) cannot run here, if they cannot."""
+        return None
+
+    def smoke_fail_reason(self, stack: Stack, instance: str) -> str | None:
+        """Why an instance fails its smoke tests before any probe runs (e.g. its process is not whole)."""
         return None
 
     def smoke_context(self, stack: Stack, instance: str) -> dict[str, Any]:

@@ -106,6 +106,17 @@ class LocalTarget(Target):
                 if (stack.workdir.run_dir(inst) / "pid").exists()
                 and process_status(stack.workdir.run_dir(inst))["state"] != "running"]
 
+    def progress(self, stack: Stack, instance: str, since: float) -> str | None:
+        from ..runtime.supervisor import PROGRESS_FILE, read_progress
+
+        run_dir = stack.workdir.run_dir(instance)
+        try:
+            if (run_dir / PROGRESS_FILE).stat().st_mtime < since:
+                return None  # what an earlier run left
+        except OSError:
+            return None
+        return read_progress(run_dir)
+
     def sweep(self, stack: Stack, say) -> None:
         from ..runtime.supervisor import SupervisorError, stop_recorded
 
@@ -122,6 +133,8 @@ class LocalTarget(Target):
             status = process_status(stack.workdir.run_dir(inst))
             if status["state"] == "running":
                 left.append(f"{inst}: process {status['pid']} still running")
+            elif status["state"] == "broken":
+                left.append(f"{inst}: processes {', '.join(map(str, status['left']))} still running")
         record = stack.workdir.load_record()
         for inst, ports in (record.ports if record else {}).items():
             for name, port in ports.items():
@@ -129,17 +142,27 @@ class LocalTarget(Target):
                     left.append(f"{inst}: port {port} ({name}) still open")
         return left
 
+    def smoke_fail_reason(self, stack: Stack, instance: str) -> str | None:
+        from ..runtime.supervisor import describe_status
+
+        status = process_status(stack.workdir.run_dir(instance))
+        if status["state"] in ("dead", "broken"):
+            return f"not running: {describe_status(status)}; `stackctl up` replaces it as a whole"
+        return None
+
     def component_status(self, stack: Stack, instance: str) -> dict[str, Any]:
         run_dir = stack.workdir.run_dir(instance)
         status = process_status(run_dir)
         pid_file = run_dir / "pid"
         started = pid_file.stat().st_mtime if status["state"] == "running" and pid_file.exists() else None
-        from ..runtime.supervisor import health_of
+        from ..runtime.supervisor import describe_status, health_of
 
         return {
             "state": status["state"],
-            "health": health_of(run_dir) if status["state"] == "running" else None,
+            "health": health_of(run_dir) if status["state"] == "running" else (
+                describe_status(status) if status["state"] in ("dead", "broken") else None),
             "pid": status["pid"],
             "uptime_s": round(time.time() - started, 1) if started else None,
             "log": str(stack.workdir.log_file(instance)),
+            **({"left": status["left"]} if "left" in status else {}),  # what of a broken one still runs
         }
