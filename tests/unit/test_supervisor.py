@@ -34,6 +34,8 @@ args = dict(a.split("=", 1) for a in sys.argv[1:])
 print("server starting", flush=True)
 if "env_file" in args:
     json.dump({"env": dict(os.environ), "euid": os.geteuid(), "cwd": os.getcwd()}, open(args["env_file"], "w"))
+if "tmp_marker" in args:  # as servers that hard-code /tmp do
+    open(os.path.join("/tmp", args["tmp_marker"]), "w").write("mine")
 if args.get("ignore_term"):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 if "child_port" in args:
@@ -314,3 +316,18 @@ def test_two_processes_build_one_env_once(tmp_path):
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert sum("building environment" in o for o in outs) == 1
+
+
+def test_every_component_gets_a_tmpdir_of_its_own_and_private_tmp_a_tmp_of_its_own(make_spec, tmp_path):
+    import secrets
+
+    marker = f"stackctl-test-{secrets.token_hex(6)}"
+    env_file = tmp_path / "env.json"
+    spec = make_spec(f"tmp_marker={marker}", f"env_file={env_file}", private_tmp=True)
+    start(spec, lambda _m: None)
+    assert json.loads(env_file.read_text())["env"]["TMPDIR"] == str(spec.run_dir / "tmp")
+    assert (spec.run_dir / "tmp" / marker).read_text() == "mine"
+    assert not Path("/tmp", marker).exists()  # nothing of a stack outside its own directories
+    assert oct((spec.run_dir / "tmp").stat().st_mode & 0o777) == "0o700"
+    stop(spec, lambda _m: None)
+    assert sorted(p.name for p in (spec.run_dir / "tmp").iterdir()) == [marker]  # its links into /tmp are gone

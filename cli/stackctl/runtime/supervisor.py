@@ -10,6 +10,7 @@ which hold every secret of the stack).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -60,6 +61,7 @@ class Spec:
     module_dir: str | None = None
     stop_timeout: float = 15.0  # grace period after stop_signal, then SIGKILL
     stop_signal: str = "SIGTERM"
+    private_tmp: bool = False  # /tmp of its own (run_dir/tmp), for servers that hard-code /tmp paths
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -97,12 +99,18 @@ class Spec:
             argv=argv, requirements=list(data.get("requirements") or []), env=env, health=health,
             ports=ports, unprivileged=bool(data.get("unprivileged")),
             timeout=float(data.get("timeout") or 120), module_dir=data.get("module_dir"),
-            stop_timeout=float(data.get("stop_timeout") or 15), stop_signal=stop_signal, raw=data,
+            stop_timeout=float(data.get("stop_timeout") or 15), stop_signal=stop_signal,
+            private_tmp=bool(data.get("private_tmp")), raw=data,
         )
 
     def launch_key(self) -> tuple:
         """What makes a running process this spec's process (a change means restart)."""
-        return (self.argv, sorted(self.env.items()), sorted(self.requirements), self.unprivileged)
+        return (self.argv, sorted(self.env.items()), sorted(self.requirements), self.unprivileged, self.private_tmp)
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Every component's TMPDIR: a stack keeps nothing outside its own directories."""
+        return self.run_dir / "tmp"
 
 
 # --- process bookkeeping -----------------------------------------------------------------------
@@ -276,18 +284,46 @@ def _child_env(spec: Spec, env_dir: Path | None) -> dict[str, str]:
         env["VIRTUAL_ENV"] = str(env_dir)
         env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
     env.pop("PYTHONHOME", None)
+    env["TMPDIR"] = str(spec.tmp_dir)
     env.update({k: _substitute(v, env_dir, spec) for k, v in spec.env.items()})
     return env
 
 
 def _argv(spec: Spec, env_dir: Path | None) -> list[str]:
     argv = [_substitute(a, env_dir, spec) for a in spec.argv]
+    if spec.private_tmp:
+        unshare = _unshare("private_tmp: true")
+        ns = ["--mount", "--propagation", "private"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
+        argv = [unshare, *ns, "--", "/bin/sh", "-c", _PRIVATE_TMP, str(spec.tmp_dir), *argv]
     if spec.unprivileged and os.geteuid() == 0:
-        unshare = shutil.which("unshare")
-        if not unshare:
-            raise SupervisorError("unprivileged: true needs `unshare` (util-linux) when stackctl runs as root")
-        argv = [unshare, *UNSHARE, *argv]
+        if spec.private_tmp:
+            raise SpecError("private_tmp and unprivileged cannot be combined")
+        argv = [_unshare("unprivileged: true"), *UNSHARE, *argv]
     return argv
+
+
+# In a mount namespace of its own, /tmp becomes the run dir's tmp/ (as systemd's PrivateTmp=), for
+# servers that put sockets or logs under a hard-coded /tmp. What the outer /tmp held stays reachable
+# through symlinks (the stack's own directories may live there), so only new entries land privately.
+# $0 is the private dir; the outer /tmp is bound at its .outer first, while both paths still resolve.
+_PRIVATE_TMP = """set -e
+for old in "$0"/*; do [ -L "$old" ] && rm -f "$old"; done
+mkdir -p "$0/.outer"
+mount --bind /tmp "$0/.outer"
+mount --rbind "$0" /tmp
+for entry in /tmp/.outer/* /tmp/.outer/.[!.]*; do
+  name=${entry##*/}
+  [ -e "$entry" ] && [ ! -e "/tmp/$name" ] && [ "$name" != .outer ] && ln -s "$entry" "/tmp/$name"
+done
+exec "$@"
+"""
+
+
+def _unshare(why: str) -> str:
+    unshare = shutil.which("unshare")
+    if not unshare:
+        raise SupervisorError(f"{why} needs `unshare` (util-linux)")
+    return unshare
 
 
 def _capture_for_benchmark(spec: Spec, argv: list[str], env: dict[str, str]) -> None:
@@ -335,6 +371,7 @@ def read_progress(run_dir: str | Path) -> str | None:
 def start(spec: Spec, say: Say = print) -> dict[str, Any]:
     """Make sure the spec's process runs and is healthy; idempotent."""
     spec.run_dir.mkdir(parents=True, exist_ok=True)
+    spec.tmp_dir.mkdir(mode=0o700, exist_ok=True)
     spec.log_file.parent.mkdir(parents=True, exist_ok=True)
     say = _Progress(spec, say)
     with _locked(spec.run_dir):
@@ -493,7 +530,19 @@ def _stop_locked(spec: Spec, say: _Progress) -> None:
         _terminate_group(pid, getattr(signal, spec.stop_signal), spec.stop_timeout, spec, say)
         say(f"{spec.name}: stopped (pid {pid})")
     (spec.run_dir / PID_FILE).unlink(missing_ok=True)
+    _clear_private_tmp(spec)
     _wait_ports_closed(spec, 10.0)
+
+
+def _clear_private_tmp(spec: Spec) -> None:
+    """The links into the outer /tmp that _PRIVATE_TMP made mean nothing outside its namespace."""
+    if not spec.private_tmp or not spec.tmp_dir.is_dir():
+        return
+    for entry in spec.tmp_dir.iterdir():
+        if entry.is_symlink() and os.readlink(entry).startswith("/tmp/.outer/"):
+            entry.unlink()
+    with contextlib.suppress(OSError):
+        (spec.tmp_dir / ".outer").rmdir()
 
 
 def _wait_ports_closed(spec: Spec, timeout: float) -> None:

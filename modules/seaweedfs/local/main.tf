@@ -29,11 +29,13 @@ module "process" {
     "-master.electionTimeout=1s", # a restarted single master leads in ~3s instead of ~15s
     "-master.volumeSizeLimitMB=1024", "-volume.max=0",
     "-volume.preStopSeconds=0",
+    "-logtostderr", # glog's files would go to /tmp: into the component's log instead
   ]
   env          = {}
   health       = { http = "http://127.0.0.1:${var.filer_port}/buckets/${var.bucket}/" }
   ports        = local.ports
   unprivileged = false
+  private_tmp  = true # weed puts its gRPC unix sockets under a hard-coded /tmp
   timeout      = 120
   # The filer's gRPC graceful stop waits up to 15s for its own metadata subscription: let it.
   stop_timeout = 25

@@ -19,6 +19,7 @@ resource "terraform_data" "this" {
       unprivileged = var.unprivileged
       timeout      = var.timeout
       stop_signal  = var.stop_signal
+      private_tmp  = var.private_tmp
     }, var.stop_timeout == null ? {} : { stop_timeout = var.stop_timeout })
   }
 

@@ -69,3 +69,9 @@ variable "stop_timeout" {
   type        = number
   default     = null
 }
+
+variable "private_tmp" {
+  description = "Give the process a /tmp of its own (its run dir's tmp/), for servers that hard-code /tmp paths."
+  type        = bool
+  default     = false
+}
