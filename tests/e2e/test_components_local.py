@@ -195,6 +195,13 @@ def env_python(c: Component, code: str, **env: str) -> str:
     return proc.stdout.strip()
 
 
+def _pgrp(proc_dir: Path) -> int | None:
+    try:
+        return int(proc_dir.joinpath("stat").read_text().rsplit(")", 1)[1].split()[2])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def test_seaweedfs(root_factory):
     import boto3
     from botocore.exceptions import ClientError
@@ -218,11 +225,21 @@ def test_seaweedfs(root_factory):
     spec = (root.run_dir("store") / "spec.json").read_text()
     assert out["secret_key"] not in spec and out["secret_key"] not in Path(f"/proc/{pids['store']}/cmdline").read_text()
     assert (root.run_dir("store") / "s3.json").stat().st_mode & 0o777 == 0o600
+    # nothing of it outside its own directories: weed's gRPC sockets (hard-coded under /tmp) are in
+    # its private /tmp, and glog writes no files to /tmp
+    assert any((root.run_dir("store") / "data").iterdir())  # the data directory is the one it was given
+    private = {p.name for p in (root.run_dir("store") / "tmp").iterdir() if not p.is_symlink()}
+    assert {f"seaweedfs-master-grpc-{p}.sock" for p in ports} & private
+    assert not [p for p in ports if Path(f"/tmp/seaweedfs-master-grpc-{p}.sock").exists()
+                or Path(f"/tmp/seaweedfs-filer-grpc-{p}.sock").exists()]
+    group = {d.name for d in Path("/proc").iterdir() if d.name.isdigit() and _pgrp(d) == pids["store"]}
+    assert not [p for p in Path("/tmp").glob("weed.*") if p.name.rsplit(".", 1)[-1] in group]
 
     root.smoke({"store": out})
     root.destroy()
     assert_down(root, pids, ports)
     assert not (root.run_dir("store") / "s3.json").exists()
+    assert not [p for p in (root.run_dir("store") / "tmp").iterdir() if p.is_symlink()]
 
 
 def test_postgres_runs_unprivileged(root_factory):

@@ -17,7 +17,8 @@ module "process" {
     "{env}/bin/python", "{module}/launch.py",
     "--s3-config", "{run_dir}/s3.json", "--bucket", var.bucket, "--region", var.region,
     "--s3-endpoint", local.s3_endpoint, "--",
-    "{env}/bin/weed", "server", "-dir={run_dir}/data",
+    "{env}/bin/weed", "-logtostderr", "server", # -logtostderr: glog to the component's log, not files in /tmp
+    "-dir={run_dir}/data",
     "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
     "-master.port=${var.master_port}", "-master.port.grpc=${var.master_grpc_port}",
     "-volume.port=${var.volume_port}", "-volume.port.grpc=${var.volume_grpc_port}",
@@ -29,7 +30,6 @@ module "process" {
     "-master.electionTimeout=1s", # a restarted single master leads in ~3s instead of ~15s
     "-master.volumeSizeLimitMB=1024", "-volume.max=0",
     "-volume.preStopSeconds=0",
-    "-logtostderr", # glog's files would go to /tmp: into the component's log instead
   ]
   env          = {}
   health       = { http = "http://127.0.0.1:${var.filer_port}/buckets/${var.bucket}/" }
