@@ -252,15 +252,16 @@ def up(stack: StackArg = None, yes: YesOpt = False, junit: JunitOpt = None, tf_b
     s = _load(stack)
     console = _console(json_out)
     report = None
+    opts = _options(yes, tf_binary, console)
+    opts.strict = strict
     try:
-        opts = _options(yes, tf_binary, console)
-        opts.strict = strict
         report = lifecycle.up(s, console, opts, junit, run_smoke=not no_smoke)
     finally:
         if json_out:
             state = s.workdir.load_record()
             _emit_json({"stack": s.name, "state": state.state if state else "absent",
-                        "smoke": smoke.report_json(report) if report else None})
+                        "smoke": smoke.report_json(report) if report else None,
+                        "endpoints": lifecycle.endpoints(s, opts) if state and state.state == "up" else []})
 
 
 @app.command()

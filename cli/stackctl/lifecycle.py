@@ -148,9 +148,12 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
         record.state = "up"
         stack.applied(record)
         stack.workdir.save_record(record)
-        if not run_smoke or not stack.loaded.manifest.smoke.enabled:
-            return None
-        return test(stack, console, opts, junit)
+        try:
+            if not run_smoke or not stack.loaded.manifest.smoke.enabled:
+                return None
+            return test(stack, console, opts, junit)
+        finally:  # smoke tests passed or not: where to go next
+            print_endpoints(stack, console, endpoints(stack, opts))
 
 
 def _require_owner(stack: Stack, record) -> None:
@@ -267,6 +270,46 @@ def _all_secrets(stack: Stack, values: dict[str, dict[str, Any]]) -> list[str]:
     return stack.secrets + derived
 
 
+def _is_address(output: str, value: Any) -> bool:
+    """An output a person or a client connects to: a URL or an endpoint (empty on AWS: the default)."""
+    return (output.endswith("url") or output.endswith("endpoint")) and bool(value)
+
+
+def endpoints(stack: Stack, opts: Options) -> list[dict[str, Any]]:
+    """Per instance, in wiring order, each address it serves and what it is; secret ones (a database URL
+    with its password) are masked and say how to see them."""
+    try:
+        values = outputs(stack, opts)
+    except StackctlError:
+        return []
+    hidden = sensitive_outputs(stack)
+    out = []
+    for inst in stack.wiring.order:
+        contract = stack.components[inst].contract
+        for output, value in values.get(inst, {}).items():
+            if _is_address(output, value):
+                secret = output in hidden.get(inst, ())
+                out.append({"instance": inst, "component": contract.name, "what": contract.title,
+                            "output": output, "address": secret_store.MASK if secret else str(value),
+                            "secret": secret})
+    return out
+
+
+def print_endpoints(stack: Stack, console: Console, found: list[dict[str, Any]]) -> None:
+    if not found:
+        return
+    ref = stack.loaded.doc.display
+    console.print(f"[bold]stack {stack.name} is up[/]: where to go")
+    width = max(len(e["instance"]) for e in found)
+    what = max(len(e["what"]) for e in found)
+    for e in found:
+        console.print(f"  {e['instance'].ljust(width)}  {e['what'].ljust(what)}  {e['address']}", markup=False,
+                      highlight=False)
+    if any(sensitive_outputs(stack).values()):
+        console.print(f"  keys and passwords (shown as {secret_store.MASK}): "
+                      f"stackctl outputs {ref} --show-secrets", markup=False, highlight=False)
+
+
 def status(stack: Stack, opts: Options) -> dict[str, Any]:
     record = stack.workdir.load_record()
     if record is None:
@@ -280,8 +323,7 @@ def status(stack: Stack, opts: Options) -> dict[str, Any]:
     for inst in stack.wiring.order:
         info = {"component": stack.components[inst].contract.name}
         info.update(stack.target.component_status(stack, inst))
-        urls = [v for k, v in values.get(inst, {}).items()
-                if k not in hidden.get(inst, ()) and (k.endswith("url") or k.endswith("endpoint"))]
+        urls = [v for k, v in values.get(inst, {}).items() if k not in hidden.get(inst, ()) and _is_address(k, v)]
         info["url"] = urls[0] if urls else None
         comps[inst] = info
     return {"stack": stack.name, "state": record.state, "target": record.target,

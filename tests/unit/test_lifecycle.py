@@ -39,8 +39,16 @@ def test_up_plan_second_up_removed_component_and_down(write, fixture_catalog, st
     up = run_cli("up", str(path), "--yes", "--no-smoke")
     assert up.returncode == 0, up.stderr
     assert "Plan: 3 to add, 0 to change, 0 to destroy." in up.stdout
-    again = run_cli("up", str(path), "--yes", "--no-smoke")
-    assert "No changes: the stack already matches its manifest." in again.stdout
+    port = Workdir("life").load_record().ports["storage"]["port"]
+    where = up.stdout[up.stdout.index("stack life is up: where to go"):].splitlines()  # the last lines of up
+    assert where[1].split() == ["storage", "Test", "component", "store", f"http://127.0.0.1:{port}"], where
+    assert where[-1] == "  keys and passwords (shown as ***): stackctl outputs stack.yaml --show-secrets"
+    again = run_cli("up", str(path), "--yes", "--no-smoke", "--json")
+    assert "No changes: the stack already matches its manifest." in again.stderr
+    endpoints = json.loads(again.stdout)["endpoints"]
+    assert {(e["instance"], e["output"], e["address"]) for e in endpoints} >= {
+        ("storage", "endpoint", f"http://127.0.0.1:{port}")}
+    assert all(not e["secret"] for e in endpoints)
     assert json.loads(run_cli("plan", str(path), "--json").stdout)["changes"] == []
 
     outputs = json.loads(run_cli("outputs", str(path), "--json").stdout)
