@@ -134,6 +134,7 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
                 terraform.discard_plan(result.path)
                 raise
             record.state = "applying"
+            stack.outputs_read = None
             stack.workdir.save_record(record)
             try:
                 with ApplyView(console, list(stack.wiring.order), "up", progress=_progress(stack)) as view:
@@ -185,11 +186,14 @@ def _retire_removed(stack: Stack, record, console: Console, opts: Options) -> No
 
 
 def outputs(stack: Stack, opts: Options) -> dict[str, dict[str, Any]]:
-    """Per instance, its module outputs (secrets included: callers mask them)."""
-    _require_up(stack.workdir)
-    tf = runner(stack, stack.workdir.tf_dir, opts)
-    raw = tf.outputs()
-    return {inst: dict(raw[inst]["value"]) for inst in stack.components if inst in raw}
+    """Per instance, its module outputs (secrets included: callers mask them). Read once per command
+    (the smoke tests, the endpoints and --json all need them); an apply forgets them."""
+    if stack.outputs_read is None:
+        _require_up(stack.workdir)
+        tf = runner(stack, stack.workdir.tf_dir, opts)
+        raw = tf.outputs()
+        stack.outputs_read = {inst: dict(raw[inst]["value"]) for inst in stack.components if inst in raw}
+    return stack.outputs_read
 
 
 def sensitive_outputs(stack: Stack) -> dict[str, set[str]]:
@@ -277,7 +281,7 @@ def _is_address(output: str, value: Any) -> bool:
 
 def endpoints(stack: Stack, opts: Options) -> list[dict[str, Any]]:
     """Per instance, in wiring order, each address it serves and what it is; secret ones (a database URL
-    with its password) are masked and say how to see them."""
+    with its password) are masked."""
     try:
         values = outputs(stack, opts)
     except StackctlError:

@@ -43,6 +43,7 @@ class Stack:
     workdir: Workdir
     components: dict[str, ComponentInstance]
     recovered: str | None = None  # why the record was rebuilt (it was unreadable), to be said once
+    outputs_read: dict[str, dict[str, Any]] | None = None  # Terraform's outputs, once read (lifecycle.outputs)
 
     @property
     def name(self) -> str:
