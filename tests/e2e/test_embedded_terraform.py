@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from tests.conftest import run_cli
 
 from stackctl import embedded_terraform
+from stackctl.errors import LockError
+from stackctl.terraform import Terraform
 from stackctl.workdir import Workdir
 
 pytestmark = [
@@ -93,3 +98,38 @@ def test_several_stacks_at_once_with_the_embedded_terraform(write, fixture_catal
     for done in at_once("down", "--yes"):
         assert done.returncode == 0, done.stdout + done.stderr
     assert not any(Workdir(name).exists() for name in ("one", "two", "three"))
+
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tf"
+
+
+@pytest.mark.skipif(not Path("/opt/tf-plugins/registry.terraform.io/hashicorp/aws").is_dir(),
+                    reason="needs the local provider mirror")
+def test_embedded_init_installs_providers_from_the_mirror_offline(tmp_path):
+    root = tmp_path / "mirror_aws"
+    shutil.copytree(FIXTURES / "mirror_aws", root)
+    Terraform(root, embedded_terraform.command(), mirror_dir="/opt/tf-plugins").init()  # TF_CLI_CONFIG_FILE
+    assert (root / ".terraform/providers/registry.terraform.io/hashicorp/aws/5.100.0").is_dir()
+
+
+@pytest.mark.timeout(120)
+def test_a_held_lock_names_the_embedded_unlock_command(tmp_path):
+    root = tmp_path / "slow"
+    shutil.copytree(FIXTURES / "slow", root)
+    tf = Terraform(root, embedded_terraform.command(), env={"TF_VAR_delay": "30"})
+    tf.init()
+    holder = subprocess.Popen([*tf.command, f"-chdir={root}", "apply", "-auto-approve", "-input=false"],
+                              env={**os.environ, "TF_VAR_delay": "30"}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not (root / ".terraform.tfstate.lock.info").exists():
+            assert time.monotonic() < deadline and holder.poll() is None, "the background apply never took the lock"
+            time.sleep(0.05)
+        with pytest.raises(LockError) as caught:
+            tf.plan()
+        assert f"cd {root} && {sys.executable} -m stackctl.embedded_terraform force-unlock " in str(caught.value)
+    finally:
+        holder.send_signal(signal.SIGINT)
+        holder.wait(timeout=30)
+    assert not (root / ".terraform.tfstate.lock.info").exists()  # the SIGINT stopped it gracefully
