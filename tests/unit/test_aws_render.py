@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 from tests.aws_emulator import provider_mirror
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, terraform_command
 
 from stackctl.awsapi import AwsContext
 
@@ -38,7 +38,8 @@ def test_aws_root_is_fmt_clean_and_validates(no_aws_config, tmp_path, monkeypatc
     assert tfvars["infra__gpu_instance_type"] == "g5.xlarge" and tfvars["infra__gpu_instances"] == 1
     assert tfvars["aws_default_tags"]["stackctl:stack"] == "aws-gpu"
     assert not any("password" in key for key in tfvars)  # secrets reach Terraform as TF_VAR_* only
-    fmt = subprocess.run(["terraform", "fmt", "-check", "-recursive", str(out)], capture_output=True, text=True)
+    fmt = subprocess.run([*terraform_command(), "fmt", "-check", "-recursive", str(out)], capture_output=True,
+                         text=True)
     assert fmt.returncode == 0, fmt.stdout
     main = (out / "main.tf").read_text()
     assert "infra             = module.infra.placement" in main
@@ -49,10 +50,10 @@ def test_aws_root_is_fmt_clean_and_validates(no_aws_config, tmp_path, monkeypatc
     config = tmp_path / "mirror.tfrc"
     config.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n')
     env = {"TF_CLI_CONFIG_FILE": str(config), "PATH": __import__("os").environ["PATH"]}
-    init = subprocess.run(["terraform", f"-chdir={out}", "init", "-backend=false", "-input=false"],
+    init = subprocess.run([*terraform_command(), f"-chdir={out}", "init", "-backend=false", "-input=false"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert init.returncode == 0, init.stderr
-    validate = subprocess.run(["terraform", f"-chdir={out}", "validate", "-no-color"], capture_output=True,
+    validate = subprocess.run([*terraform_command(), f"-chdir={out}", "validate", "-no-color"], capture_output=True,
                               text=True, env=env, timeout=300)
     assert validate.returncode == 0, validate.stderr + validate.stdout
 
@@ -107,7 +108,8 @@ def test_s3_backend_block(no_aws_config, write, tmp_path, monkeypatch):
     versions = _backend(tmp_path / "emulated")
     assert 'endpoints      = { s3 = "http://127.0.0.1:4566", sts = "http://127.0.0.1:4566" }' in versions
     assert "use_path_style = true" in versions
-    fmt = subprocess.run(["terraform", "fmt", "-check", str(tmp_path / "emulated")], capture_output=True, text=True)
+    fmt = subprocess.run([*terraform_command(), "fmt", "-check", str(tmp_path / "emulated")], capture_output=True,
+                         text=True)
     assert fmt.returncode == 0, fmt.stdout
 
 

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import run_cli
 
 COMMANDS = ["init", "catalog", "validate", "graph", "render", "check", "plan", "up", "status", "outputs", "test",
-            "down", "reap", "ls", "logs"]
+            "down", "reap", "ls", "logs", "version"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -112,3 +112,24 @@ def test_ls_empty():
     result = run_cli("ls", "--json")
     assert result.returncode == 0
     assert json.loads(result.stdout) == []
+
+
+def test_version_says_which_terraform_commands_would_use(tmp_path):
+    import shutil
+
+    from stackctl import __version__
+
+    bare = {"PATH": str(tmp_path), "STACKCTL_TF_BINARY": "", "STACKCTL_NO_EMBEDDED_TF": "1"}
+    missing = run_cli("version", env=bare)
+    assert missing.returncode == 2 and missing.stdout.splitlines()[0] == f"stackctl {__version__}"
+    assert "terraform: neither terraform nor tofu was found on PATH" in missing.stdout
+    assert json.loads(run_cli("version", "--json", env=bare).stdout)["terraform"] is None
+
+    binary = shutil.which("terraform") or shutil.which("tofu")
+    if binary:
+        found = run_cli("version", "--json", "--tf-binary", binary)
+        assert found.returncode == 0, found.stderr
+        info = json.loads(found.stdout)
+        assert info["stackctl"] == __version__ and info["terraform_error"] is None
+        assert info["terraform"]["kind"] == "binary" and info["terraform"]["path"] == binary
+        assert f" at {binary}" in run_cli("version", "--tf-binary", binary).stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import hcl2
 import pytest
-from tests.conftest import FIXTURE_CATALOG
+from tests.conftest import FIXTURE_CATALOG, terraform_command
 
 from stackctl import resources
 from stackctl.catalog import capabilities, load_contract
@@ -121,6 +121,7 @@ def test_every_component_has_a_module_for_each_target():
 def test_every_module_is_terraform_fmt_clean():
     import subprocess
 
-    result = subprocess.run(["terraform", "fmt", "-check", "-recursive", str(resources.bundle_root() / "modules")],
+    modules = str(resources.bundle_root() / "modules")
+    result = subprocess.run([*terraform_command(), "fmt", "-check", "-recursive", modules],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"not `terraform fmt`-clean: {result.stdout}"

@@ -165,3 +165,31 @@ def test_reap_reports_a_stack_whose_manifest_is_gone(write, fixture_catalog):
     assert Workdir("orphan").exists()
     path.write_text(manifest)
     assert run_cli("down", str(path), "--yes").returncode == 0
+
+
+def python_only(tmp_path) -> dict[str, str]:
+    """A machine with Python and nothing else: no terraform or tofu on PATH, no embedded fallback."""
+    empty = tmp_path / "python-only-bin"
+    empty.mkdir(exist_ok=True)
+    return {"PATH": str(empty), "STACKCTL_TF_BINARY": "", "STACKCTL_NO_EMBEDDED_TF": "1"}
+
+
+def test_without_terraform_up_plan_and_down_stop_before_changing_anything(write, fixture_catalog, stackctl_home,
+                                                                        tmp_path):
+    path = write(STACK)
+    bare = python_only(tmp_path)
+    for command in (("up", "--yes", "--no-smoke"), ("plan",)):
+        result = run_cli(command[0], str(path), *command[1:], env=bare)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "neither terraform nor tofu was found on PATH" in result.stderr
+        assert "stackctl-ml[terraform]" in result.stderr  # the fix names the embedded one
+        assert "disk space" not in result.stdout  # no preflight ran
+        assert not Workdir("life").tf_dir.exists()  # nothing rendered
+        assert not (stackctl_home / "secrets").exists()  # no secret generated
+        assert Workdir("life").load_record() is None
+
+    assert run_cli("up", str(path), "--yes", "--no-smoke").returncode == 0
+    down = run_cli("down", str(path), "--yes", env=bare)
+    assert down.returncode == 2 and "neither terraform nor tofu was found on PATH" in down.stderr
+    assert Workdir("life").load_record().state == "up"  # not "destroying": nothing was started
+    assert run_cli("down", str(path), "--yes").returncode == 0

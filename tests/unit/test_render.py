@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, terraform_command
 
 GOLDEN = REPO / "tests" / "golden"
 UPDATE = os.environ.get("STACKCTL_UPDATE_GOLDEN") == "1"  # STACKCTL_UPDATE_GOLDEN=1 pytest ... rewrites them
@@ -32,7 +32,7 @@ components:
 
 
 def _tf(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["terraform", f"-chdir={root}", *args, "-no-color"], capture_output=True, text=True,
+    return subprocess.run([*terraform_command(), f"-chdir={root}", *args, "-no-color"], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "TF_IN_AUTOMATION": "1"})
 
 
@@ -90,7 +90,7 @@ def test_user_values_are_never_interpolated(rendered, stackctl_home):
     env = {"TF_VAR_storage__access_key": secrets["storage.access_key"],
            "TF_VAR_storage__secret_key": secrets["storage.secret_key"], "TF_VAR_tracking__api_key": ""}
     assert _tf(rendered, "init", "-input=false").returncode == 0
-    plan = subprocess.run(["terraform", f"-chdir={rendered}", "plan", "-input=false", "-out=p", "-no-color"],
+    plan = subprocess.run([*terraform_command(), f"-chdir={rendered}", "plan", "-input=false", "-out=p", "-no-color"],
                           capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
     assert plan.returncode == 0, plan.stderr
     show = json.loads(_tf(rendered, "show", "-json", "p").stdout)

