@@ -155,13 +155,13 @@ def test_failing_provisioner_raises_with_diagnostics_and_secrets_redacted(tmp_pa
     assert secret not in console.export_text()
 
 
-def test_held_state_lock_raises_lock_error(tmp_path):
+def test_held_state_lock_names_a_live_holder_and_advises_force_unlock_only_once_it_is_dead(tmp_path):
     root = make_root("slow", tmp_path)
     tf = Terraform(root, TF_BIN, env={"TF_VAR_delay": "30"})
     tf.init()
     plan = tf.plan()
     env = {**os.environ, "TF_VAR_delay": "30", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
-    holder = subprocess.Popen(
+    holder = subprocess.Popen(  # the user's own run in the rendered root, not started by stackctl
         [TF_BIN, f"-chdir={root}", "apply", "-auto-approve", "-input=false", "-no-color"],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -178,14 +178,24 @@ def test_held_state_lock_raises_lock_error(tmp_path):
         with pytest.raises(LockError) as caught:
             tf.apply(plan.path)
         text = str(caught.value)
-        assert "locked by another Terraform run" in text and f"apply by {getpass.getuser()}@" in text
-        assert "since 20" in text and "lock ID " in text
-        assert "wait for that run" in text and f"cd {root} && terraform force-unlock " in text
-        with pytest.raises(LockError):
+        assert f"still running: pid {holder.pid} (terraform apply, started at " in text
+        assert f"apply by {getpass.getuser()}@" in text and "since 20" in text and "lock ID " in text
+        assert f"stop it with `kill -INT {holder.pid}`" in text
+        assert "force-unlock" not in text  # following it now could corrupt the state
+        assert not plan.path.exists() and not list((root / ".stackctl" / "tmp").iterdir())
+        with pytest.raises(LockError) as again:
             tf.plan()
+        assert f"pid {holder.pid}" in str(again.value)
+        assert list((root / ".stackctl" / "tmp").iterdir()) == []  # a refused plan leaves no plan dir
+
+        os.killpg(holder.pid, signal.SIGKILL)  # the holder dies without releasing the lock itself
+        holder.wait(timeout=10)
+        assert (root / ".terraform.tfstate.lock.info").exists()
+        assert tf.plan().has_changes  # the local backend's lock died with it: no force-unlock needed
     finally:
-        holder.send_signal(signal.SIGINT)  # graceful: the holder saves state and releases the lock
-        holder.wait(timeout=30)
+        if holder.poll() is None:
+            holder.send_signal(signal.SIGINT)  # graceful: the holder saves state and releases the lock
+            holder.wait(timeout=30)
 
 
 def test_programmatic_cancel_stops_gracefully(tmp_path):
