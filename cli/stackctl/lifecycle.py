@@ -20,7 +20,7 @@ from rich.markup import escape
 from . import secrets as secret_store
 from . import smoke, terraform
 from .backends import forget_state
-from .errors import InputError, SmokeFailed, StackctlError, TerraformError
+from .errors import InputError, Interrupted, SmokeFailed, StackctlError, TerraformError
 from .progress import ApplyView, print_plan
 from .render import render, secret_environment
 from .stack import Stack
@@ -42,7 +42,13 @@ def runner(stack: Stack, rendered_root: Path, opts: Options) -> terraform.Terraf
     record = stack.workdir.load_record()
     mirror = os.environ.get("STACKCTL_PROVIDER_MIRROR") or (record.provider_mirror if record else None)
     return terraform.Terraform(rendered_root, terraform.find_binary(opts.tf_binary), env=secret_environment(stack),
-                               redact=stack.secrets, mirror_dir=mirror)
+                               redact=stack.secrets, mirror_dir=mirror, private_dir=stack.workdir.root)
+
+
+def _notes(stack: Stack, console: Console) -> None:
+    """What taking the lock settled after an earlier run that was killed (see Workdir.recover)."""
+    for note in stack.workdir.notes:
+        console.print(f"  note: {note}", markup=False)
 
 
 def preflight(stack: Stack, console: Console) -> list[Check]:
@@ -79,6 +85,7 @@ def _confirm(opts: Options, question: str) -> None:
 
 def plan(stack: Stack, console: Console, opts: Options) -> terraform.PlanResult:
     with stack.workdir.lock("plan"):
+        _notes(stack, console)
         record = stack.resolve_values()
         stack.workdir.save_record(record)
         rendered = render(stack)
@@ -94,6 +101,7 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
        run_smoke: bool = True) -> smoke.SmokeReport | None:
     with stack.workdir.lock("up"):
         console.print(f"[bold]stack {stack.name}[/] ({stack.target.kind}) — {len(stack.components)} components")
+        _notes(stack, console)
         for note in stack.loaded.notes:
             console.print(f"  note: {note}", markup=False)
         record = stack.resolve_values()
@@ -119,24 +127,38 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
             except InputError:
                 terraform.discard_plan(result.path)
                 raise
-            record.state = "applying"
+            record.state, record.note = "applying", ""
             stack.workdir.save_record(record)
+            display = stack.loaded.doc.display
+            finish = f"run `stackctl up {display}` to finish, or `stackctl down {display}` to roll back"
             try:
                 with ApplyView(console, list(stack.wiring.order), "up") as view:
                     tf.notify = view.notice
                     tf.apply(result.path, view.on_event)
             except TerraformError as err:
-                record.state = "failed"
-                stack.workdir.save_record(record)
-                err.hint = (f"the stack may be partly up: run `stackctl up {stack.loaded.doc.display}` to finish, "
-                            f"or `stackctl down {stack.loaded.doc.display}` to roll back")
+                err.hint = f"the stack may be partly up: {finish}"
+                _settle(stack, record, "failed", f"`stackctl up` failed while applying; {finish}")
                 raise
-        record.state = "up"
+            except (Interrupted, KeyboardInterrupt) as err:
+                _settle(stack, record, "interrupted", f"`stackctl up` was interrupted while applying; {finish}")
+                if isinstance(err, Interrupted):
+                    err.hint = finish
+                    raise
+                raise Interrupted("stackctl up was interrupted while applying", finish) from None
+            except BaseException:  # never leave `applying` behind: nothing holds the stack any more
+                _settle(stack, record, "failed", f"`stackctl up` stopped while applying; {finish}")
+                raise
+        record.state, record.note = "up", ""
         stack.applied(record)
         stack.workdir.save_record(record)
         if not run_smoke or not stack.loaded.manifest.smoke.enabled:
             return None
         return test(stack, console, opts, junit)
+
+
+def _settle(stack: Stack, record, state: str, note: str) -> None:
+    record.state, record.note = state, note
+    stack.workdir.save_record(record)
 
 
 def _require_owner(stack: Stack, record) -> None:
@@ -205,6 +227,15 @@ def test(stack: Stack, console: Console, opts: Options, junit: Path | None = Non
             stack=stack.name, skip_reason=stack.target.smoke_skip_reason(stack, inst),
             context=stack.target.smoke_context(stack, inst)))
     console.print("[bold]smoke tests[/]")
+    try:
+        return _smoke(stack, console, values, secrets, targets, junit)
+    except KeyboardInterrupt:
+        record = stack.workdir.load_record()
+        raise Interrupted(f"the stack is {record.state if record else 'up'}; smoke tests were interrupted",
+                          f"run `stackctl test {stack.loaded.doc.display}` to run them again") from None
+
+
+def _smoke(stack: Stack, console: Console, values, secrets, targets, junit: Path | None) -> smoke.SmokeReport:
     budget = stack.loaded.manifest.smoke.timeout_seconds
     report = smoke.run_smoke(targets, secrets=secrets, overall_timeout=budget)
     names = stack.loaded.manifest.smoke.scenarios
@@ -257,7 +288,7 @@ def status(stack: Stack, opts: Options) -> dict[str, Any]:
     if record is None:
         return {"stack": stack.name, "state": "absent", "components": {}}
     try:
-        values = outputs(stack, opts) if record.state in ("up", "failed", "applying") else {}
+        values = outputs(stack, opts) if record.state in ("up", "failed", "applying", "interrupted") else {}
     except StackctlError:
         values = {}
     hidden = sensitive_outputs(stack)
@@ -269,7 +300,10 @@ def status(stack: Stack, opts: Options) -> dict[str, Any]:
                 if k not in hidden.get(inst, ()) and (k.endswith("url") or k.endswith("endpoint"))]
         info["url"] = urls[0] if urls else None
         comps[inst] = info
-    return {"stack": stack.name, "state": record.state, "target": record.target,
+    state, note = record.state, record.note
+    if state in ("applying", "destroying") and not stack.workdir.busy():  # its stackctl was killed
+        state, note = "interrupted", f"a `stackctl {'up' if state == 'applying' else 'down'}` was killed while {state}"
+    return {"stack": stack.name, "state": state, "note": note, "target": record.target,
             "manifest": record.manifest_path, "workdir": str(stack.workdir.root), "components": comps}
 
 
@@ -279,6 +313,7 @@ def down(stack: Stack, console: Console, opts: Options) -> None:
         console.print(f"stack {stack.name} is not up (no workdir at {workdir.root}); nothing to destroy")
         return
     with workdir.lock("down"):
+        _notes(stack, console)
         stack.resolve_values()
         root = workdir.tf_dir
         if not (root / "main.tf").exists():
@@ -286,18 +321,30 @@ def down(stack: Stack, console: Console, opts: Options) -> None:
         record = workdir.load_record()
         _require_owner(stack, record)
         _confirm(opts, f"destroy stack {stack.name} and everything in it")
-        record.state = "destroying"
+        record.state, record.note = "destroying", ""
         workdir.save_record(record)
-        tf = runner(stack, root, opts)
-        tf.init()
-        started = time.monotonic()
-        with ApplyView(console, list(reversed(stack.wiring.order)), "down") as view:
-            tf.destroy(view.on_event)
-        stack.target.sweep(stack, console.print)
-        left = stack.target.leftovers(stack)
-        if left:
-            raise StackctlError("destroy finished but these are still there:\n" + "\n".join(f"  {x}" for x in left),
-                                f"stop them by hand; the workdir {workdir.root} is kept for inspection")
+        again = f"run `stackctl down {stack.loaded.doc.display}` again to finish destroying"
+        try:
+            tf = runner(stack, root, opts)
+            tf.init()
+            started = time.monotonic()
+            with ApplyView(console, list(reversed(stack.wiring.order)), "down") as view:
+                tf.destroy(view.on_event)
+            stack.target.sweep(stack, console.print)
+            left = stack.target.leftovers(stack)
+            if left:
+                raise StackctlError("destroy finished but these are still there:\n"
+                                    + "\n".join(f"  {x}" for x in left),
+                                    f"stop them by hand; the workdir {workdir.root} is kept for inspection")
+        except (Interrupted, KeyboardInterrupt) as err:
+            _settle(stack, record, "interrupted", f"`stackctl down` was interrupted; {again}")
+            if isinstance(err, Interrupted):
+                err.hint = again
+                raise
+            raise Interrupted("stackctl down was interrupted; the stack is partly destroyed", again) from None
+        except BaseException:
+            _settle(stack, record, "failed", f"`stackctl down` failed; {again}")
+            raise
         state = forget_state(stack)
         shutil.rmtree(workdir.root)
         secret_store.forget(stack.name)
