@@ -298,7 +298,8 @@ def status(stack: StackArg = None, tf_binary: TfOpt = None, json_out: JsonOpt = 
         _emit_json(info)
         return
     console = _out()
-    console.print(f"stack {info['stack']}: {info['state']}")
+    note = f" ({info['note']})" if info.get("note") else ""  # e.g. how to finish an interrupted up
+    console.print(f"stack {info['stack']}: {info['state']}{note}", markup=False)
     table = Table()
     for col in ("component", "uses", "state", "health", "url", "pid", "uptime", "log"):
         table.add_column(col)
@@ -403,7 +404,7 @@ def list_stacks(json_out: JsonOpt = False):
 
     from .workdir import all_workdirs
 
-    rows = [wd.load_record() for wd in all_workdirs()]
+    rows = [wd.shown(wd.load_record()) for wd in all_workdirs()]  # a killed up shows as interrupted
     if json_out:
         _emit_json([r.__dict__ for r in rows if r])
         return

@@ -5,9 +5,12 @@ Every step that changes a stack holds the stack's lock; Terraform's own state lo
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,6 +86,23 @@ def _confirm(opts: Options, question: str) -> None:
         raise InputError("cancelled; nothing was changed")
 
 
+def _says_where_interrupted(command: str, hint: str):
+    """A Ctrl-C outside Terraform (which turns its own into Interrupted) still says what state it left."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(stack: Stack, *args, **kwargs):
+            try:
+                return fn(stack, *args, **kwargs)
+            except KeyboardInterrupt:
+                record = stack.workdir.load_record()
+                state = f"the stack is {record.state}" if record else "the stack was not created"
+                raise Interrupted(f"stackctl {command} was interrupted before Terraform changed anything; {state}",
+                                  hint.format(manifest=stack.loaded.doc.display)) from None
+        return run
+    return wrap
+
+
+@_says_where_interrupted("plan", "run `stackctl plan {manifest}` again")
 def plan(stack: Stack, console: Console, opts: Options) -> terraform.PlanResult:
     with stack.workdir.lock("plan"):
         _notes(stack, console)
@@ -97,6 +117,7 @@ def plan(stack: Stack, console: Console, opts: Options) -> terraform.PlanResult:
         return result
 
 
+@_says_where_interrupted("up", "run `stackctl up {manifest}` again")
 def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
        run_smoke: bool = True) -> smoke.SmokeReport | None:
     with stack.workdir.lock("up"):
@@ -228,11 +249,30 @@ def test(stack: Stack, console: Console, opts: Options, junit: Path | None = Non
             context=stack.target.smoke_context(stack, inst)))
     console.print("[bold]smoke tests[/]")
     try:
-        return _smoke(stack, console, values, secrets, targets, junit)
+        with _private_tmp(stack.workdir.tmp_dir, "smoke-"):  # what probes leave in temp (MLflow's model dirs)
+            return _smoke(stack, console, values, secrets, targets, junit)
     except KeyboardInterrupt:
         record = stack.workdir.load_record()
         raise Interrupted(f"the stack is {record.state if record else 'up'}; smoke tests were interrupted",
                           f"run `stackctl test {stack.loaded.doc.display}` to run them again") from None
+
+
+@contextlib.contextmanager
+def _private_tmp(parent: Path, prefix: str):
+    """TMPDIR (for the probes' processes and our own tempfile) in a 0700 dir of the stack, removed after."""
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    saved = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = path, path
+    try:
+        yield Path(path)
+    finally:
+        if saved[0] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[0]
+        tempfile.tempdir = saved[1]
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _smoke(stack: Stack, console: Console, values, secrets, targets, junit: Path | None) -> smoke.SmokeReport:
@@ -300,13 +340,12 @@ def status(stack: Stack, opts: Options) -> dict[str, Any]:
                 if k not in hidden.get(inst, ()) and (k.endswith("url") or k.endswith("endpoint"))]
         info["url"] = urls[0] if urls else None
         comps[inst] = info
-    state, note = record.state, record.note
-    if state in ("applying", "destroying") and not stack.workdir.busy():  # its stackctl was killed
-        state, note = "interrupted", f"a `stackctl {'up' if state == 'applying' else 'down'}` was killed while {state}"
-    return {"stack": stack.name, "state": state, "note": note, "target": record.target,
+    shown = stack.workdir.shown(record)  # a killed up/down shows as interrupted, not applying
+    return {"stack": stack.name, "state": shown.state, "note": shown.note, "target": record.target,
             "manifest": record.manifest_path, "workdir": str(stack.workdir.root), "components": comps}
 
 
+@_says_where_interrupted("down", "run `stackctl down {manifest}` again")
 def down(stack: Stack, console: Console, opts: Options) -> None:
     workdir = stack.workdir
     if not workdir.exists():

@@ -51,7 +51,8 @@ def private_dir(path: Path) -> Path:
     for p in reversed(inside):
         if not p.is_dir():
             p.mkdir(mode=0o700, parents=True, exist_ok=True)
-            p.chmod(0o700)  # mkdir's mode is filtered by the umask
+        if p.stat().st_mode & 0o077:  # new (mkdir's mode is filtered by the umask), or made by an older version
+            p.chmod(0o700)
     return path
 
 

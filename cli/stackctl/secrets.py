@@ -27,7 +27,7 @@ def generated(stack: str, key: str) -> str:
     values = json.loads(path.read_text()) if path.is_file() else {}
     if key not in values:
         values[key] = _random.token_urlsafe(18)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        paths.private_dir(path.parent)  # <home> too: 0700
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

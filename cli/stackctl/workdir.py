@@ -19,7 +19,7 @@ import json
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import paths
@@ -133,6 +133,15 @@ class Workdir:
             self.save_record(record)
             notes.append(f"the last {record.note}")
         return notes
+
+    def shown(self, record: StackRecord | None) -> StackRecord | None:
+        """The record as `status`/`ls` should show it: applying/destroying with no stackctl holding the
+        stack means that run was killed (the next plan/up/down writes this down, see `recover`)."""
+        if record is None or record.state not in ("applying", "destroying") or self.busy():
+            return record
+        verb = "up" if record.state == "applying" else "down"
+        return replace(record, state="interrupted",
+                       note=f"a `stackctl {verb}` was killed while {record.state}; run `stackctl {verb}` to finish")
 
     def busy(self) -> bool:
         """True while a stackctl process holds this stack's lock."""

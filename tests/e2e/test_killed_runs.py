@@ -175,7 +175,26 @@ def test_ctrl_c_during_apply_and_during_smoke_tests_says_what_is_left(sleepy):
     assert f"fix: run `stackctl test {display}` to run them again" in stderr
     assert wd.load_record().state == "up"
     assert stackctl("test", display).returncode == 0  # the advice works
-    stackctl("down", display, "--yes")
+
+    proc, lines = start("down", display, "--yes", env={"SLEEPER_DOWN_DELAY": "120"})
+    try:
+        wait_until(lambda: wd.load_record().state == "destroying"
+                   and (wd.tf_dir / ".terraform.tfstate.lock.info").exists(), 60, "the destroy")
+        time.sleep(2.0)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stderr = proc.stderr.read()
+    assert "terraform destroy was interrupted; state was saved and the lock released" in stderr, stderr
+    assert f"fix: run `stackctl down {display}` again to finish destroying" in stderr
+    record = wd.load_record()
+    assert record.state == "interrupted" and "`stackctl down` was interrupted" in record.note
+    status = stackctl("status", display)
+    assert f"stack sleepy: interrupted (`stackctl down` was interrupted; run `stackctl down {display}` again" \
+        in status.stdout
+    assert "stack sleepy destroyed" in stackctl("down", display, "--yes").stdout
 
 
 def test_a_stale_plan_dir_is_removed_by_the_next_command(sleepy):

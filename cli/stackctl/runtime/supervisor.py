@@ -266,6 +266,7 @@ def _child_env(spec: Spec, env_dir: Path | None) -> dict[str, str]:
         env["VIRTUAL_ENV"] = str(env_dir)
         env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
     env.pop("PYTHONHOME", None)
+    env["TMPDIR"] = str(spec.run_dir / "tmp")  # its temp files (e.g. weed's logs) stay with its data, private
     env.update({k: _substitute(v, env_dir, spec) for k, v in spec.env.items()})
     return env
 
@@ -294,7 +295,7 @@ def _capture_for_benchmark(spec: Spec, argv: list[str], env: dict[str, str]) -> 
 
 def start(spec: Spec, say: Say = print) -> dict[str, Any]:
     """Make sure the spec's process runs and is healthy; idempotent."""
-    for path in (spec.run_dir, spec.log_file.parent):
+    for path in (spec.run_dir, spec.run_dir / "tmp", spec.log_file.parent):
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         if path.stat().st_mode & 0o077:
             path.chmod(0o700)
