@@ -25,6 +25,9 @@ def generated(stack: str, key: str) -> str:
     """A random secret created once per stack and key, kept 0600 under <home>/secrets/."""
     path = _store_path(stack)
     values = json.loads(path.read_text()) if path.is_file() else {}
+    if values and path.stat().st_mode & 0o077:  # loosened by hand or by a copy: private again
+        paths.private_dir(path.parent)
+        path.chmod(0o600)
     if key not in values:
         values[key] = _random.token_urlsafe(18)
         paths.private_dir(path.parent)  # <home> too: 0700
