@@ -195,6 +195,22 @@ def clean_stale(private_dir: str | Path) -> list[Path]:
     return removed
 
 
+def clean_legacy_plans(max_age: float = 3600.0) -> list[Path]:
+    """Remove the plan dirs older versions left in the system temp dir (`stackctl-plan-*`, holding the
+    stacks' secrets) once they are an hour old: no run of theirs still needs one by then."""
+    removed = []
+    for entry in Path(tempfile.gettempdir()).glob("stackctl-plan-*"):
+        try:
+            st = entry.lstat()
+        except OSError:
+            continue
+        if entry.is_dir() and not entry.is_symlink() and st.st_uid == os.getuid() \
+                and time.time() - st.st_mtime > max_age:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
 def _proc_stat(pid: int) -> tuple[str, str] | None:
     """(state, start time in clock ticks since boot) of a process, None when there is none."""
     try:

@@ -119,11 +119,14 @@ class Workdir:
     def recover(self) -> list[str]:
         """With the lock held, settle what a killed or interrupted run left: remove its saved plans and
         temp files, and give a record still saying applying/destroying an honest state."""
-        from .terraform import clean_stale
+        from .terraform import clean_legacy_plans, clean_stale
 
         notes = []
         if clean_stale(self.root):
             notes.append("removed the temporary files (saved plans) of an earlier run that was killed")
+        legacy = clean_legacy_plans()
+        if legacy:
+            notes.append(f"removed {len(legacy)} saved plan(s) an older stackctl left in {legacy[0].parent}")
         record = self.load_record()
         if record is not None and record.state in ("applying", "destroying"):
             verb = "up" if record.state == "applying" else "down"

@@ -198,6 +198,47 @@ def test_held_state_lock_names_a_live_holder_and_advises_force_unlock_only_once_
             holder.wait(timeout=30)
 
 
+def test_a_run_keeps_its_pid_file_while_it_runs_and_a_second_run_names_it(tmp_path):
+    import threading
+
+    root = make_root("slow", tmp_path)
+    tf = Terraform(root, TF_BIN, env={"TF_VAR_delay": "30"}, notify=lambda _: None)
+    tf.init()
+    plan = tf.plan()
+    assert plan.path.parent.parent == root / ".stackctl" / "tmp" and plan.path.parent.stat().st_mode & 0o077 == 0
+    failures: list[BaseException] = []
+
+    def apply() -> None:
+        try:
+            tf.apply(plan.path)
+        except Interrupted:
+            pass
+        except BaseException as err:  # noqa: BLE001 -- reported below
+            failures.append(err)
+
+    worker = threading.Thread(target=apply)
+    worker.start()
+    try:
+        pid_file = root / ".stackctl" / "run" / "terraform.pid"
+        deadline = time.monotonic() + 20
+        while not ((root / ".terraform.tfstate.lock.info").exists() and pid_file.exists()):
+            assert time.monotonic() < deadline, "the apply never took the lock"
+            time.sleep(0.05)
+        pid = int(pid_file.read_text().split()[0])
+        assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[2] == b"apply"  # terraform itself
+        assert pid_file.stat().st_mode & 0o077 == 0
+        with pytest.raises(LockError) as caught:
+            Terraform(root, TF_BIN, env={"TF_VAR_delay": "1"}).plan()
+        text = str(caught.value)
+        assert f"still running: pid {pid} (terraform apply, started at " in text and "force-unlock" not in text
+        assert list((root / ".stackctl" / "tmp").iterdir()) == [plan.path.parent]  # the refused plan left none
+    finally:
+        tf.cancel()
+        worker.join(timeout=30)
+    assert not failures and not worker.is_alive()
+    assert not pid_file.exists() and list((root / ".stackctl" / "tmp").iterdir()) == []
+
+
 def test_programmatic_cancel_stops_gracefully(tmp_path):
     tf = Terraform(make_root("slow", tmp_path), TF_BIN, env={"TF_VAR_delay": "30"}, notify=lambda _: None)
     tf.init()
@@ -299,3 +340,19 @@ def test_data_source_reads_are_not_component_progress():
         view.on_event(hook("apply_complete", "module.infra.aws_vpc.this", "delete"))
     states = [line.split()[1] for line in console.export_text().splitlines()]
     assert states == ["destroying", "destroyed"], states
+
+
+def test_plans_an_older_version_left_in_the_system_temp_dir_go_once_an_hour_old(tmp_path, monkeypatch):
+    import tempfile
+
+    from stackctl.terraform import clean_legacy_plans
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old, fresh, other = (tmp_path / f"stackctl-plan-{n}" for n in ("old", "fresh", "x"))
+    for d in (old, fresh):
+        d.mkdir()
+        (d / "tfplan").write_text("secret")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    (tmp_path / "unrelated").mkdir()
+    assert clean_legacy_plans() == [old]
+    assert not old.exists() and fresh.exists() and (tmp_path / "unrelated").exists() and not other.exists()
