@@ -151,6 +151,11 @@ def live_holder(workdir: str | Path, private_dir: str | Path | None = None) -> H
     recorded = recorded_run(private_dir or private_dir_for(workdir))
     if recorded and recorded[1]:
         return recorded[0]
+    return next((h for h, here in _terraform_processes() if here == workdir), None)
+
+
+def _terraform_processes():
+    """(holder, the root it works in) for every live terraform/tofu process on this machine."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
@@ -164,12 +169,10 @@ def live_holder(workdir: str | Path, private_dir: str | Path | None = None) -> H
         except OSError:
             continue
         chdir = next((a.split("=", 1)[1] for a in args if a.startswith("-chdir=")), None)
-        here = Path(cwd, chdir).resolve() if chdir else Path(cwd)
         stat = _proc_stat(int(entry.name))
-        if here == workdir and stat is not None and stat[0] not in ("Z", "X"):
+        if stat is not None and stat[0] not in ("Z", "X"):
             command = next((a for a in args if not a.startswith("-")), "run")
-            return Holder(int(entry.name), command, _started_at(stat[1]))
-    return None
+            yield Holder(int(entry.name), command, _started_at(stat[1])), Path(cwd, chdir or ".").resolve()
 
 
 def clean_stale(private_dir: str | Path) -> list[Path]:
@@ -541,10 +544,12 @@ class Terraform:
                 f"(`fuser -v {self.workdir / 'terraform.tfstate'}` shows it)",
             )
         recorded = recorded_run(self.private_dir)
-        if recorded and not recorded[1] and host == socket.gethostname():
+        if host == socket.gethostname() and not any(_terraform_processes()):
+            # the holder ran here, and no Terraform runs on this machine at all: it is gone
+            gone = f"its run {recorded[0].describe()} is gone" if recorded else \
+                "no Terraform process is running on this machine"
             return LockError(
-                self.redact(f"the stack's state is locked by a Terraform run that was killed {held}: "
-                            f"its run {recorded[0].describe()} is gone"),
+                self.redact(f"the stack's state is locked by a Terraform run that was killed {held}: {gone}"),
                 self.redact(f"release the stale lock with `{unlock}`, then retry (the state is as of its "
                             "last save; `stackctl up` converges it)"),
             )

@@ -31,6 +31,15 @@ def _start_time(pid: int) -> str:
     return raw[raw.rindex(")") + 2:].split()[19]
 
 
+def _held_by_another(path: str) -> bool:
+    """The file names a live Terraform (one that outlived its stackctl): leave it to name that one."""
+    try:
+        pid, start = open(path).read().split("\n")[:2]
+    except (OSError, ValueError):
+        return False
+    return bool(pid.strip().isdigit() and start.strip() and _start_time(int(pid)) == start.strip())
+
+
 def _write_pid_file(path: str, pid: int, argv: list[str]) -> None:
     command = next((a for a in argv[1:] if not a.startswith("-")), "run")
     tmp = f"{path}.tmp"
@@ -59,6 +68,8 @@ def main(argv: list[str]) -> int:
     child.append(proc)
     for sig in pending:
         proc.send_signal(sig)
+    if pid_file != "-" and _held_by_another(pid_file):
+        pid_file = "-"
     if pid_file != "-":
         _write_pid_file(pid_file, proc.pid, command)
     try:
