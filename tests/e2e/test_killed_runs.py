@@ -114,12 +114,12 @@ def test_sigkill_during_apply_stops_terraform_and_the_next_up_finishes(sleepy):
         proc.kill()  # SIGKILL: no handler, no finally
         proc.wait(timeout=10)
         wait_until(lambda: not terraform_in(wd.tf_dir), 6, "Terraform to stop after stackctl was killed")
+        wait_until(lambda: not (wd.root / "run" / "terraform.pid").exists(), 3, "its guard to finish")
     finally:
         if proc.poll() is None:
             proc.kill()
     assert not alive(tf_pid)
     assert not (wd.tf_dir / ".terraform.tfstate.lock.info").exists()  # it stopped gracefully: lock released
-    assert not (wd.root / "run" / "terraform.pid").exists()
     assert [p.name for p in (wd.root / "tmp").iterdir()][0].startswith("plan-")  # the killed run's plan is left
     assert wd.load_record().state == "applying"
     status = json.loads(stackctl("status", str(sleepy), "--json").stdout)
