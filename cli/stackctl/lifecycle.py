@@ -96,7 +96,7 @@ def _says_where_interrupted(command: str, hint: str):
             except KeyboardInterrupt:
                 record = stack.workdir.load_record()
                 state = f"the stack is {record.state}" if record else "the stack was not created"
-                raise Interrupted(f"stackctl {command} was interrupted before Terraform changed anything; {state}",
+                raise Interrupted(f"stackctl {command} was interrupted between Terraform runs; {state}",
                                   hint.format(manifest=stack.loaded.doc.display)) from None
         return run
     return wrap
