@@ -156,6 +156,8 @@ def live_holder(workdir: str | Path, private_dir: str | Path | None = None) -> H
 
 def _terraform_processes():
     """(holder, the root it works in) for every live terraform/tofu process on this machine."""
+    if not os.path.isdir("/proc"):  # not Linux: nothing to look at (the pid file still names our runs)
+        return
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
