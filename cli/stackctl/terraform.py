@@ -546,7 +546,7 @@ class Terraform:
                 f"(`fuser -v {self.workdir / 'terraform.tfstate'}` shows it)",
             )
         recorded = recorded_run(self.private_dir)
-        if host == socket.gethostname() and not any(_terraform_processes()):
+        if host == socket.gethostname() and os.path.isdir("/proc") and not any(_terraform_processes()):
             # the holder ran here, and no Terraform runs on this machine at all: it is gone
             gone = f"its run {recorded[0].describe()} is gone" if recorded else \
                 "no Terraform process is running on this machine"
