@@ -143,6 +143,8 @@ def baseline_up(comps: list[dict], root: Path, keep: Path, envs_dir: Path | None
         env = {k: _rebase(v, c, root, envs_dir) for k, v in launch["env"].items()}
         cwd = Path(_rebase(launch["cwd"], c, root, envs_dir))
         cwd.mkdir(parents=True, exist_ok=True)
+        if env.get("TMPDIR"):  # the supervisor gives each server a private TMPDIR (run_dir/tmp) it creates
+            Path(env["TMPDIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(cwd / "baseline.log", "ab") as log:
             proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                     start_new_session=True, cwd=cwd)

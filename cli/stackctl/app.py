@@ -299,7 +299,8 @@ def status(stack: StackArg = None, tf_binary: TfOpt = None, json_out: JsonOpt = 
         _emit_json(info)
         return
     console = _out()
-    console.print(f"stack {info['stack']}: {info['state']}")
+    note = f" ({info['note']})" if info.get("note") else ""  # e.g. how to finish an interrupted up
+    console.print(f"stack {info['stack']}: {info['state']}{note}", markup=False)
     table = Table()
     for col in ("component", "uses", "state", "health", "url", "pid", "uptime", "log"):
         table.add_column(col)
@@ -402,9 +403,10 @@ def list_stacks(json_out: JsonOpt = False):
     """
     import time
 
-    from .workdir import all_records
+    from .workdir import Workdir, all_records
 
     records, broken = all_records()
+    records = [Workdir(r.name).shown(r) for r in records]  # a killed up shows as interrupted
     if json_out:
         _emit_json([r.__dict__ for r in records]
                    + [{"name": e.path.parent.name, "state": "unreadable", "error": e.message, "fix": e.hint}

@@ -5,9 +5,12 @@ Every step that changes a stack holds the stack's lock; Terraform's own state lo
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ from rich.markup import escape
 from . import secrets as secret_store
 from . import smoke, terraform
 from .backends import forget_state
-from .errors import InputError, SmokeFailed, StackctlError, TerraformError
+from .errors import InputError, Interrupted, SmokeFailed, StackctlError, TerraformError
 from .progress import ApplyView, print_plan
 from .render import render, secret_environment
 from .stack import Stack
@@ -50,7 +53,13 @@ def runner(stack: Stack, rendered_root: Path, opts: Options) -> terraform.Terraf
     record = stack.workdir.load_record()
     mirror = os.environ.get("STACKCTL_PROVIDER_MIRROR") or (record.provider_mirror if record else None)
     return terraform.Terraform(rendered_root, find_terraform(opts), env=secret_environment(stack),
-                               redact=stack.secrets, mirror_dir=mirror)
+                               redact=stack.secrets, mirror_dir=mirror, private_dir=stack.workdir.root)
+
+
+def _notes(stack: Stack, console: Console) -> None:
+    """What taking the lock settled after an earlier run that was killed (see Workdir.recover)."""
+    for note in stack.workdir.notes:
+        console.print(f"  note: {note}", markup=False)
 
 
 def preflight(stack: Stack, console: Console) -> list[Check]:
@@ -98,9 +107,27 @@ def _confirm(opts: Options, question: str) -> None:
         raise InputError("cancelled; nothing was changed")
 
 
+def _says_where_interrupted(command: str, hint: str):
+    """A Ctrl-C outside Terraform (which turns its own into Interrupted) still says what state it left."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(stack: Stack, *args, **kwargs):
+            try:
+                return fn(stack, *args, **kwargs)
+            except KeyboardInterrupt:
+                record = stack.workdir.load_record()
+                state = f"the stack is {record.state}" if record else "the stack was not created"
+                raise Interrupted(f"stackctl {command} was interrupted between Terraform runs; {state}",
+                                  hint.format(manifest=stack.loaded.doc.display)) from None
+        return run
+    return wrap
+
+
+@_says_where_interrupted("plan", "run `stackctl plan {manifest}` again")
 def plan(stack: Stack, console: Console, opts: Options) -> terraform.PlanResult:
     find_terraform(opts)
     with stack.workdir.lock("plan"):
+        _notes(stack, console)
         record = _resolve(stack, console)
         stack.workdir.save_record(record)
         rendered = render(stack)
@@ -112,12 +139,14 @@ def plan(stack: Stack, console: Console, opts: Options) -> terraform.PlanResult:
         return result
 
 
+@_says_where_interrupted("up", "run `stackctl up {manifest}` again")
 def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
        run_smoke: bool = True) -> smoke.SmokeReport | None:
     find_terraform(opts)  # before preflight, secrets and render
     with stack.workdir.lock("up"):
         stack.workdir.reserve_space()  # before anything is created: what `down` frees on a full disk
         console.print(f"[bold]stack {stack.name}[/] ({stack.target.kind}) — {len(stack.components)} components")
+        _notes(stack, console)
         for note in stack.loaded.notes:
             console.print(f"  note: {note}", markup=False)
         record = _resolve(stack, console)
@@ -143,20 +172,29 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
             except InputError:
                 terraform.discard_plan(result.path)
                 raise
-            record.state = "applying"
+            record.state, record.note = "applying", ""
             stack.outputs_read = None
             stack.workdir.save_record(record)
+            display = stack.loaded.doc.display
+            finish = f"run `stackctl up {display}` to finish, or `stackctl down {display}` to roll back"
             try:
                 with ApplyView(console, list(stack.wiring.order), "up", progress=_progress(stack)) as view:
                     tf.notify = view.notice
                     tf.apply(result.path, view.on_event)
             except TerraformError as err:
-                record.state = "failed"
-                stack.workdir.save_record(record)
-                err.hint = (f"the stack may be partly up: run `stackctl up {stack.loaded.doc.display}` to finish, "
-                            f"or `stackctl down {stack.loaded.doc.display}` to roll back")
+                err.hint = f"the stack may be partly up: {finish}"
+                _settle(stack, record, "failed", f"`stackctl up` failed while applying; {finish}")
                 raise
-        record.state = "up"
+            except (Interrupted, KeyboardInterrupt) as err:
+                _settle(stack, record, "interrupted", f"`stackctl up` was interrupted while applying; {finish}")
+                if isinstance(err, Interrupted):
+                    err.hint = finish
+                    raise
+                raise Interrupted("stackctl up was interrupted while applying", finish) from None
+            except BaseException:  # never leave `applying` behind: nothing holds the stack any more
+                _settle(stack, record, "failed", f"`stackctl up` stopped while applying; {finish}")
+                raise
+        record.state, record.note = "up", ""
         stack.applied(record)
         stack.workdir.save_record(record)
         try:
@@ -165,6 +203,11 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
             return test(stack, console, opts, junit)
         finally:  # smoke tests passed or not: where to go next
             print_endpoints(stack, console, endpoints(stack, opts))
+
+
+def _settle(stack: Stack, record, state: str, note: str) -> None:
+    record.state, record.note = state, note
+    stack.workdir.save_record(record)
 
 
 def _require_owner(stack: Stack, record) -> None:
@@ -237,6 +280,34 @@ def test(stack: Stack, console: Console, opts: Options, junit: Path | None = Non
             fail_reason=stack.target.smoke_fail_reason(stack, inst),
             context=stack.target.smoke_context(stack, inst)))
     console.print("[bold]smoke tests[/]")
+    try:
+        with _private_tmp(stack.workdir.tmp_dir, "smoke-"):  # what probes leave in temp (MLflow's model dirs)
+            return _smoke(stack, console, values, secrets, targets, junit)
+    except KeyboardInterrupt:
+        record = stack.workdir.load_record()
+        raise Interrupted(f"the stack is {record.state if record else 'up'}; smoke tests were interrupted",
+                          f"run `stackctl test {stack.loaded.doc.display}` to run them again") from None
+
+
+@contextlib.contextmanager
+def _private_tmp(parent: Path, prefix: str):
+    """TMPDIR (for the probes' processes and our own tempfile) in a 0700 dir of the stack, removed after."""
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    saved = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = path, path
+    try:
+        yield Path(path)
+    finally:
+        if saved[0] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[0]
+        tempfile.tempdir = saved[1]
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _smoke(stack: Stack, console: Console, values, secrets, targets, junit: Path | None) -> smoke.SmokeReport:
     budget = stack.loaded.manifest.smoke.timeout_seconds
     report = smoke.run_smoke(targets, secrets=secrets, overall_timeout=budget)
     names = stack.loaded.manifest.smoke.scenarios
@@ -329,7 +400,7 @@ def status(stack: Stack, opts: Options) -> dict[str, Any]:
     if record is None:
         return {"stack": stack.name, "state": "absent", "components": {}}
     try:
-        values = outputs(stack, opts) if record.state in ("up", "failed", "applying") else {}
+        values = outputs(stack, opts) if record.state in ("up", "failed", "applying", "interrupted") else {}
     except StackctlError:
         values = {}
     hidden = sensitive_outputs(stack)
@@ -340,36 +411,52 @@ def status(stack: Stack, opts: Options) -> dict[str, Any]:
         urls = [v for k, v in values.get(inst, {}).items() if k not in hidden.get(inst, ()) and _is_address(k, v)]
         info["url"] = urls[0] if urls else None
         comps[inst] = info
-    return {"stack": stack.name, "state": record.state, "target": record.target,
+    shown = stack.workdir.shown(record)  # a killed up/down shows as interrupted, not applying
+    return {"stack": stack.name, "state": shown.state, "note": shown.note, "target": record.target,
             "manifest": record.manifest_path, "workdir": str(stack.workdir.root), "components": comps}
 
 
+@_says_where_interrupted("down", "run `stackctl down {manifest}` again")
 def down(stack: Stack, console: Console, opts: Options) -> None:
     workdir = stack.workdir
     if not workdir.exists():
         console.print(f"stack {stack.name} is not up (no workdir at {workdir.root}); nothing to destroy")
         return
     find_terraform(opts)  # before the record says destroying
+    workdir.release_space()  # first (the lock's recovery may write): on a full disk, the room down needs
     with workdir.lock("down"):
-        workdir.release_space()  # first: on a full disk this is the room the record and the state need
+        _notes(stack, console)
         record = _resolve(stack, console)
         root = workdir.tf_dir
         if not (root / "main.tf").exists():
             render(stack)  # never rendered (e.g. an interrupted first up): render to destroy cleanly
         _require_owner(stack, record)
         _confirm(opts, f"destroy stack {stack.name} and everything in it")
-        record.state = "destroying"
+        record.state, record.note = "destroying", ""
         workdir.save_record(record)
-        tf = runner(stack, root, opts)
-        tf.init()
-        started = time.monotonic()
-        with ApplyView(console, list(reversed(stack.wiring.order)), "down", progress=_progress(stack)) as view:
-            tf.destroy(view.on_event)
-        stack.target.sweep(stack, console.print)
-        left = stack.target.leftovers(stack)
-        if left:
-            raise StackctlError("destroy finished but these are still there:\n" + "\n".join(f"  {x}" for x in left),
-                                f"stop them by hand; the workdir {workdir.root} is kept for inspection")
+        again = f"run `stackctl down {stack.loaded.doc.display}` again to finish destroying"
+        try:
+            tf = runner(stack, root, opts)
+            tf.init()
+            started = time.monotonic()
+            with ApplyView(console, list(reversed(stack.wiring.order)), "down",
+                           progress=_progress(stack)) as view:
+                tf.destroy(view.on_event)
+            stack.target.sweep(stack, console.print)
+            left = stack.target.leftovers(stack)
+            if left:
+                raise StackctlError("destroy finished but these are still there:\n"
+                                    + "\n".join(f"  {x}" for x in left),
+                                    f"stop them by hand; the workdir {workdir.root} is kept for inspection")
+        except (Interrupted, KeyboardInterrupt) as err:
+            _settle(stack, record, "interrupted", f"`stackctl down` was interrupted; {again}")
+            if isinstance(err, Interrupted):
+                err.hint = again
+                raise
+            raise Interrupted("stackctl down was interrupted; the stack is partly destroyed", again) from None
+        except BaseException:
+            _settle(stack, record, "failed", f"`stackctl down` failed; {again}")
+            raise
         state = forget_state(stack)
         shutil.rmtree(workdir.root)
         secret_store.forget(stack.name)

@@ -41,3 +41,32 @@ def secrets_home() -> Path:
 
 def stack_workdir(name: str) -> Path:
     return stacks_home() / name
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` 0700, and every missing directory between stackctl's home and it (home included)."""
+    top = home()
+    chain = [path, *path.parents]
+    inside = [p for p in chain if p == top or top in p.parents] if (path == top or top in path.parents) else [path]
+    for p in reversed(inside):
+        if not p.is_dir():
+            p.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if p.stat().st_mode & 0o077:  # new (mkdir's mode is filtered by the umask), or made by an older version
+            p.chmod(0o700)
+    return path
+
+
+def tighten(root: Path) -> int:
+    """Drop group/other bits from a tree made by an older stackctl (or copied with its modes); returns
+    how many entries changed. Owner bits stay: provider binaries keep their execute bit."""
+    changed = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for entry in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+            try:
+                st = os.lstat(entry)
+            except OSError:
+                continue
+            if st.st_mode & 0o077 and not os.path.islink(entry):
+                os.chmod(entry, st.st_mode & 0o700)
+                changed += 1
+    return changed

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from . import hcl, resources
+from . import hcl, paths, resources
 from .backends import backend_block
 from .stack import Stack
 from .targets import RootVariable
@@ -118,6 +118,9 @@ def render(stack: Stack, out: Path | None = None) -> Rendered:
         (root / name).write_text(text)
     (root / "terraform.tfvars.json").write_text(json.dumps(rendered.tfvars, indent=2, sort_keys=True) + "\n")
     _copy_modules(stack, root / "modules")
+    if out is None:  # the stack's own root: private like the rest of its workdir (copies keep 0644)
+        paths.private_dir(root)
+        paths.tighten(root)
     return rendered
 
 

@@ -25,9 +25,12 @@ def generated(stack: str, key: str) -> str:
     """A random secret created once per stack and key, kept 0600 under <home>/secrets/."""
     path = _store_path(stack)
     values = json.loads(path.read_text()) if path.is_file() else {}
+    if values and path.stat().st_mode & 0o077:  # loosened by hand or by a copy: private again
+        paths.private_dir(path.parent)
+        path.chmod(0o600)
     if key not in values:
         values[key] = _random.token_urlsafe(18)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        paths.private_dir(path.parent)  # <home> too: 0700
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

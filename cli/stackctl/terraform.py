@@ -2,6 +2,10 @@
 
 Every run is `BIN -chdir=WORKDIR <cmd> ...` in its own session, so a terminal Ctrl-C reaches only
 stackctl; we then forward one SIGINT and wait, which lets Terraform save state and release its lock.
+It runs under `tfguard.py`, which stops it the same graceful way when stackctl dies (even by SIGKILL)
+and keeps `<private dir>/run/terraform.pid` while it runs, so a state lock held by a live run is told
+apart from a stale one. Terraform runs with umask 077 and TMPDIR in the stack's private tmp dir: its
+state, backups, plans and whatever the local-exec provisioners write are private to the user.
 Every text we show or raise goes through `redact()` first: secrets reach Terraform as env vars
 and a provisioner may echo them.
 """
@@ -14,6 +18,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +38,10 @@ Event = dict[str, Any]
 EventHandler = Callable[[Event], None]
 
 PLAN_FILE = "tfplan"
+PLAN_PREFIX = "plan-"
+PID_FILE = "terraform.pid"
+UMASK = 0o077  # Terraform, its provisioners and the servers they start: no file for group or others
+GUARD = Path(__file__).with_name("tfguard.py")
 CLI_CONFIG_NAME = ".terraformrc.stackctl"
 MASK = "***"
 INSTALL_HINT = (
@@ -100,7 +109,8 @@ def cli_config(workdir: str | Path, mirror_dir: str | None = None) -> Path | Non
         )
     quoted = json.dumps(str(mirror_path)).replace("${", "$${").replace("%{", "%%{")  # HCL string
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
+    _write_private(
+        path,
         "# Written by stackctl for its own runs (TF_CLI_CONFIG_FILE); not read otherwise.\n"
         "provider_installation {\n"
         "  filesystem_mirror {\n"
@@ -112,12 +122,139 @@ def cli_config(workdir: str | Path, mirror_dir: str | None = None) -> Path | Non
     return path
 
 
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    path.chmod(0o600)  # an older file keeps its mode through O_TRUNC
+
+
 def discard_plan(plan_path: str | Path) -> None:
     """Remove a saved plan and its private directory (plans hold secret variable values)."""
     path = Path(plan_path)
     path.unlink(missing_ok=True)
-    if path.parent.name.startswith("stackctl-plan-"):
+    if path.parent.name.startswith((PLAN_PREFIX, "stackctl-plan-")):
         shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def private_dir_for(workdir: str | Path) -> Path:
+    """Where a root's plans, temp files and run file live when the caller names no private dir."""
+    return Path(workdir).resolve() / ".stackctl"
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A live Terraform process working in a root: the state lock is really held."""
+
+    pid: int
+    command: str
+    started_at: float | None
+
+    def describe(self) -> str:
+        when = f", started at {time.strftime('%H:%M:%S', time.localtime(self.started_at))}" if self.started_at else ""
+        return f"pid {self.pid} (terraform {self.command}{when})"
+
+
+def recorded_run(private_dir: str | Path) -> tuple[Holder, bool] | None:
+    """The run file our guard keeps while Terraform runs: (holder, alive), or None when there is none."""
+    try:
+        lines = (Path(private_dir) / "run" / PID_FILE).read_text().split("\n")
+        pid, start, command, started = int(lines[0]), lines[1].strip(), lines[2].strip(), float(lines[3])
+    except (OSError, ValueError, IndexError):
+        return None
+    stat = _proc_stat(pid)
+    alive = stat is not None and stat[0] not in ("Z", "X") and (not start or stat[1] == start)
+    return Holder(pid, command or "run", started), alive
+
+
+def live_holder(workdir: str | Path, private_dir: str | Path | None = None) -> Holder | None:
+    """A Terraform still running in this root: the one our guard recorded, or any other (the user's own)."""
+    workdir = Path(workdir).resolve()
+    recorded = recorded_run(private_dir or private_dir_for(workdir))
+    if recorded and recorded[1]:
+        return recorded[0]
+    return next((h for h, here in _terraform_processes() if here == workdir), None)
+
+
+def _terraform_processes():
+    """(holder, the root it works in) for every live terraform/tofu process on this machine."""
+    if not os.path.isdir("/proc"):  # not Linux: nothing to look at (the pid file still names our runs)
+        return
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
+            name = os.path.basename(argv[0].decode(errors="replace"))
+            if name not in ("terraform", "tofu"):
+                continue
+            args = [a.decode(errors="replace") for a in argv[1:] if a]
+            cwd = os.readlink(Path(entry.path, "cwd"))
+        except OSError:
+            continue
+        chdir = next((a.split("=", 1)[1] for a in args if a.startswith("-chdir=")), None)
+        stat = _proc_stat(int(entry.name))
+        if stat is not None and stat[0] not in ("Z", "X"):
+            command = next((a for a in args if not a.startswith("-")), "run")
+            yield Holder(int(entry.name), command, _started_at(stat[1])), Path(cwd, chdir or ".").resolve()
+
+
+def clean_stale(private_dir: str | Path) -> list[Path]:
+    """Remove what a killed run left in a private dir (saved plans hold secrets); returns what went.
+
+    Call it only while holding the stack's lock (no other stackctl is using the dir); a Terraform
+    that outlived its stackctl keeps its files until it has exited.
+    """
+    private = Path(private_dir)
+    recorded = recorded_run(private)
+    if recorded and recorded[1]:
+        return []
+    removed = []
+    if recorded:
+        (private / "run" / PID_FILE).unlink(missing_ok=True)
+    tmp = private / "tmp"
+    for entry in sorted(tmp.iterdir()) if tmp.is_dir() else []:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def clean_legacy_plans(max_age: float = 3600.0) -> list[Path]:
+    """Remove the plan dirs older versions left in the system temp dir (`stackctl-plan-*`, holding the
+    stacks' secrets) once they are an hour old: no run of theirs still needs one by then."""
+    removed = []
+    for entry in Path(tempfile.gettempdir()).glob("stackctl-plan-*"):
+        try:
+            st = entry.lstat()
+        except OSError:
+            continue
+        if entry.is_dir() and not entry.is_symlink() and st.st_uid == os.getuid() \
+                and time.time() - st.st_mtime > max_age:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks since boot) of a process, None when there is none."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()
+    return fields[0], fields[19]
+
+
+def _started_at(ticks: str) -> float | None:
+    try:
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + int(ticks) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, StopIteration):
+        return None
 
 
 def change_kind(actions: Iterable[str]) -> str:
@@ -164,15 +301,21 @@ class Terraform:
         *,
         mirror_dir: str | None = None,
         notify: Callable[[str], None] | None = None,
+        private_dir: str | Path | None = None,
     ):
         self.workdir = Path(workdir).resolve()
         self.command = [binary] if isinstance(binary, str) else list(binary or find_binary(None))  # argv prefix
         self.binary = self.command[0]
+        # plans (they hold every variable's value, TF_VAR_ secrets too), TMPDIR and the run file
+        self.private_dir = Path(private_dir).resolve() if private_dir else private_dir_for(self.workdir)
+        self.tmp_dir = self.private_dir / "tmp"
+        self.pid_file = self.private_dir / "run" / PID_FILE
         self.secrets = sorted({s for s in redact if s}, key=len, reverse=True)  # longest first
         self.notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
         self.cancel_event = threading.Event()  # programmatic Ctrl-C (tests, other threads)
         self.env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
         self.env.update(env or {})
+        self.env["TMPDIR"] = str(self.tmp_dir)  # what Terraform or a provisioner puts in temp stays private
         config = cli_config(self.workdir, mirror_dir)
         if config:
             self.env["TF_CLI_CONFIG_FILE"] = str(config)
@@ -189,8 +332,18 @@ class Terraform:
         self, destroy: bool = False, replace: Iterable[str] = (), on_event: EventHandler | None = None
     ) -> PlanResult:
         # The saved plan holds every variable's value, TF_VAR_ secrets included: keep it out of the
-        # workdir, in a private temp dir that apply removes.
-        plan_path = Path(tempfile.mkdtemp(prefix="stackctl-plan-")) / PLAN_FILE
+        # rendered root, in a 0700 dir of the stack's private tmp dir, removed by apply (or on any
+        # failure here); the next command removes one a killed run left (clean_stale).
+        _private_dirs(self.tmp_dir)
+        plan_path = Path(tempfile.mkdtemp(prefix=PLAN_PREFIX, dir=self.tmp_dir)) / PLAN_FILE
+        try:
+            return self._plan(plan_path, destroy, replace, on_event)
+        except BaseException:
+            discard_plan(plan_path)
+            raise
+
+    def _plan(self, plan_path: Path, destroy: bool, replace: Iterable[str],
+              on_event: EventHandler | None) -> PlanResult:
         args = [
             "plan",
             "-json",
@@ -204,7 +357,7 @@ class Terraform:
         run = self._run(args, stream=True, on_event=on_event)
         if run.returncode not in (0, 2):
             raise self._failed(run, "fix the error above, then plan again")
-        plan_path.chmod(0o600)  # its directory is private already; the file too, in case it is moved
+        plan_path.chmod(0o600)  # written under umask 077 already; kept explicit, in case it is moved
         shown = json.loads(self._capture(["show", "-json", "-no-color", str(plan_path)]))
         changes = [
             (rc["address"], tuple(rc["change"]["actions"]))
@@ -270,10 +423,16 @@ class Terraform:
         # is in place before Terraform starts, so no Ctrl-C can orphan a running Terraform.
         sigints = [0]
         previous = _set_sigint(lambda *_: sigints.__setitem__(0, sigints[0] + 1))
+        keep = None
         try:
+            if not os.access(self.binary, os.X_OK):
+                raise ToolMissingError(f"cannot run {self.binary}: not an executable file", INSTALL_HINT)
+            _private_dirs(self.tmp_dir, self.pid_file.parent)
+            lifeline, keep = os.pipe()  # the guard stops Terraform when `keep` closes: when we die
             try:
                 proc = subprocess.Popen(
-                    [*self.command, f"-chdir={self.workdir}", *args],
+                    [sys.executable, "-I", "-S", str(GUARD), str(lifeline), str(self.pid_file), "--",
+                     *self.command, f"-chdir={self.workdir}", *args],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -282,9 +441,13 @@ class Terraform:
                     encoding="utf-8",
                     errors="replace",
                     start_new_session=True,  # the terminal's Ctrl-C must reach only us, see _stop
+                    pass_fds=(lifeline,),
+                    umask=UMASK,
                 )
             except OSError as err:
                 raise ToolMissingError(f"cannot run {self.binary}: {err}", INSTALL_HINT) from err
+            finally:
+                os.close(lifeline)  # only the guard holds the read end
             lines: queue.Queue = queue.Queue()
             readers = [
                 threading.Thread(target=_pump, args=(pipe, tag, lines), daemon=True)
@@ -317,6 +480,8 @@ class Terraform:
                 on_event = self._handle(run, *lines.get_nowait(), stream, on_event)
             run.returncode = proc.wait()
         finally:
+            if keep is not None:
+                os.close(keep)
             _restore_sigint(previous)
         self.cancel_event.clear()
         if stopping or sigints[0]:  # a Ctrl-C just as Terraform exited still means "do not go on"
@@ -378,25 +543,59 @@ class Terraform:
         return Interrupted(f"terraform {run.command} was interrupted; nothing was changed")
 
     def _lock_error(self, detail: str) -> LockError:
+        """Name a live holder (never advise force-unlock then); advise it only for a holder verifiably gone."""
         info = dict(re.findall(r"^\s*(ID|Who|Operation|Created):\s*(.*?)\s*$", detail, re.MULTILINE))
         lock_id = info.get("ID", "<ID>")
         op = info.get("Operation", "").removeprefix("OperationType").lower() or "a run"
         who = info.get("Who", "someone")
         since = f" since {info['Created']}" if info.get("Created") else ""
+        held = f"({op} by {who}{since}, lock ID {lock_id})"
+        holder = live_holder(self.workdir, self.private_dir)
+        if holder is not None:
+            return LockError(
+                self.redact(f"the stack's state is locked by a Terraform run that is still running: "
+                            f"{holder.describe()} {held}"),
+                f"wait for it to finish, or stop it with `kill -INT {holder.pid}` (Terraform then saves "
+                "state and releases the lock), and retry",
+            )
         tool = Path(self.binary).name if len(self.command) == 1 else " ".join(self.command)
-        unlock = f"cd {self.workdir} && {tool} force-unlock {lock_id}"
+        unlock = f"cd {self.workdir} && {tool} force-unlock -force {lock_id}"
+        host = who.rpartition("@")[2]
+        if (self.workdir / ".terraform.tfstate.lock.info").exists():
+            # The local backend's lock is an OS lock on the state file: it dies with its process, so
+            # a dead holder never blocks, and force-unlock is never the fix here.
+            return LockError(
+                self.redact(f"the stack's state is locked by a process stackctl cannot identify {held}"),
+                "the local backend's lock is released when that process exits: wait for it and retry "
+                f"(`fuser -v {self.workdir / 'terraform.tfstate'}` shows it)",
+            )
+        recorded = recorded_run(self.private_dir)
+        if host == socket.gethostname() and os.path.isdir("/proc") and not any(_terraform_processes()):
+            # the holder ran here, and no Terraform runs on this machine at all: it is gone
+            gone = f"its run {recorded[0].describe()} is gone" if recorded else \
+                "no Terraform process is running on this machine"
+            return LockError(
+                self.redact(f"the stack's state is locked by a Terraform run that was killed {held}: {gone}"),
+                self.redact(f"release the stale lock with `{unlock}`, then retry (the state is as of its "
+                            "last save; `stackctl up` converges it)"),
+            )
         return LockError(
-            self.redact(
-                f"the stack is locked by another Terraform run ({op} by {who}{since}, lock ID {lock_id})"
-            ),
-            self.redact(
-                f"wait for that run to finish and retry; if it is dead, release the lock with `{unlock}`"
-            ),
+            self.redact(f"the stack is locked by another Terraform run {held}"),
+            self.redact(f"it runs {'on ' + host if host else 'elsewhere'}, where stackctl cannot see it: wait "
+                        f"for it to finish and retry; only once you know it is dead, release the lock with "
+                        f"`{unlock}`"),
         )
 
     def _failed(self, run: _Run, hint: str | None) -> TerraformError:
         diagnostics = run.diagnostics or _plain_diagnostics(run.stderr)
         return TerraformError(run.command, run.returncode, diagnostics, hint)
+
+
+def _private_dirs(*dirs: Path) -> None:
+    for path in dirs:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
 
 
 def _pump(pipe, tag: str, lines: queue.Queue) -> None:

@@ -4,6 +4,11 @@
     <home>/stacks/<name>/tf/            the rendered Terraform root (and local state)
     <home>/stacks/<name>/run/<inst>/    each local component's pid file and data
     <home>/stacks/<name>/logs/<inst>.log
+    <home>/stacks/<name>/run/terraform.pid  the running Terraform (pid, start time, command), see tfguard
+    <home>/stacks/<name>/tmp/           Terraform's TMPDIR and saved plans; emptied by the next command
+
+Everything is private to the user: directories 0700, files 0600 (the state and the plans hold the
+stack's secrets). A workdir made by an older stackctl is tightened once, on the next command.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import json
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import paths
@@ -46,7 +51,8 @@ class StackRecord:
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     ttl: str | None = None
-    state: str = "rendered"  # rendered | applying | up | failed | destroying
+    state: str = "rendered"  # rendered | applying | up | failed | interrupted | destroying
+    note: str = ""  # why the state is what it is (an interrupt, a killed run), and what to run next
     ports: dict[str, dict[str, int]] = field(default_factory=dict)  # instance -> input -> port
     components: dict[str, str] = field(default_factory=dict)  # instance -> component
     provider_mirror: str | None = None  # STACKCTL_PROVIDER_MIRROR at `up`: later commands use it too
@@ -67,6 +73,10 @@ class Workdir:
 
     def run_dir(self, instance: str) -> Path:
         return self.root / "run" / instance
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
 
     def log_file(self, instance: str) -> Path:
         return self.root / "logs" / f"{instance}.log"
@@ -115,17 +125,25 @@ class Workdir:
 
     def save_record(self, record: StackRecord) -> None:
         record.updated_at = time.time()
-        self.root.mkdir(parents=True, exist_ok=True)
+        paths.private_dir(self.root)
         tmp = self.record_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(record), indent=2, sort_keys=True))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(asdict(record), indent=2, sort_keys=True))
+        os.chmod(tmp, 0o600)  # a .tmp left by an older version keeps its mode through O_TRUNC
         tmp.replace(self.record_path)  # atomic: `stackctl ls` never reads half a record
 
     @contextlib.contextmanager
     def lock(self, command: str):
-        """Exclusive, non-blocking: a second `up`/`down` of the same stack fails fast, naming the holder."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Exclusive, non-blocking: a second `up`/`down` of the same stack fails fast, naming the holder.
+
+        Once held, what a killed run left is settled (see `recover`); its notes are in `self.notes`.
+        """
+        older = self.root.is_dir() and self.root.stat().st_mode & 0o077
+        paths.private_dir(self.root)
         path = self.root / ".lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # older versions made it 0644
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -135,9 +153,62 @@ class Workdir:
                                 "wait for that run to finish; the lock is released when its process exits") from None
             os.ftruncate(fd, 0)
             os.write(fd, f"pid {os.getpid()} (stackctl {command}, since {time.strftime('%H:%M:%S')})".encode())
+            if older:
+                paths.tighten(self.root)  # made by a stackctl that wrote 0644 state in 0755 dirs
+            self.notes = self.recover()
             yield
         finally:
             os.close(fd)  # closing releases the flock, also when the process dies
+
+
+    notes: list[str] = []
+
+    def recover(self) -> list[str]:
+        """With the lock held, settle what a killed or interrupted run left: remove its saved plans and
+        temp files, and give a record still saying applying/destroying an honest state."""
+        from .terraform import clean_legacy_plans, clean_stale
+
+        notes = []
+        if clean_stale(self.root):
+            notes.append("removed the temporary files (saved plans) of an earlier run that was killed")
+        legacy = clean_legacy_plans()
+        if legacy:
+            notes.append(f"removed {len(legacy)} saved plan(s) an older stackctl left in {legacy[0].parent}")
+        try:
+            record = self.load_record()
+        except RecordError:  # unreadable: the command's Stack.record() rebuilds it and says so
+            record = None
+        if record is not None and record.state in ("applying", "destroying"):
+            verb = "up" if record.state == "applying" else "down"
+            record.note = (f"`stackctl {verb}` stopped while {record.state} (killed); run `stackctl {verb}` to "
+                           "finish" + ("" if verb == "down" else ", or `stackctl down` to roll back"))
+            record.state = "interrupted"
+            self.save_record(record)
+            notes.append(f"the last {record.note}")
+        return notes
+
+    def shown(self, record: StackRecord | None) -> StackRecord | None:
+        """The record as `status`/`ls` should show it: applying/destroying with no stackctl holding the
+        stack means that run was killed (the next plan/up/down writes this down, see `recover`)."""
+        if record is None or record.state not in ("applying", "destroying") or self.busy():
+            return record
+        verb = "up" if record.state == "applying" else "down"
+        return replace(record, state="interrupted",
+                       note=f"a `stackctl {verb}` was killed while {record.state}; run `stackctl {verb}` to finish")
+
+    def busy(self) -> bool:
+        """True while a stackctl process holds this stack's lock."""
+        try:
+            fd = os.open(self.root / ".lock", os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
 
 
 def _short(text: str, limit: int = 120) -> str:

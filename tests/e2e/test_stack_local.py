@@ -225,7 +225,8 @@ def test_interrupted_up_tells_how_to_finish_and_down_cleans_up(renamed, stackctl
 
     # the lock is free and the state is usable: finishing works, and so does rolling back
     status = json.loads(stackctl("status", str(path), "--json").stdout)
-    assert status["state"] in ("applying", "failed")
+    assert status["state"] == "interrupted"  # never left `applying`
+    assert status["note"].startswith("`stackctl up` was interrupted while applying; run `stackctl up ")
     ports = _ports("interrupted")
     stackctl("down", str(path), "--yes")
     assert not Workdir("interrupted").root.exists()

@@ -193,3 +193,52 @@ def test_without_terraform_up_plan_and_down_stop_before_changing_anything(write,
     assert down.returncode == 2 and "neither terraform nor tofu was found on PATH" in down.stderr
     assert Workdir("life").load_record().state == "up"  # not "destroying": nothing was started
     assert run_cli("down", str(path), "--yes").returncode == 0
+
+
+def test_an_older_workdir_is_tightened_and_a_killed_run_is_reconciled(write, fixture_catalog, stackctl_home):
+    """A workdir as an older stackctl (or a killed run) left it: 0644 state in 0755 dirs, a record saying
+    applying, a saved plan in tmp/. `ls` shows the truth at once; the next command fixes all three."""
+    import dataclasses
+    import fcntl
+    import os
+    import stat
+
+    path = write(STACK)
+    assert run_cli("up", str(path), "--yes", "--no-smoke").returncode == 0
+    wd = Workdir("life")
+    for dirpath, _dirnames, filenames in os.walk(stackctl_home):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+    wd.save_record(dataclasses.replace(wd.load_record(), state="applying"))
+    (wd.root / "tmp" / "plan-killed").mkdir()
+    (wd.root / "tmp" / "plan-killed" / "tfplan").write_bytes(b"secret plan")
+    assert (wd.tf_dir / "terraform.tfstate").stat().st_mode & 0o077
+
+    assert [r["state"] for r in json.loads(run_cli("ls", "--json").stdout)] == ["interrupted"]
+    assert wd.load_record().state == "applying"  # ls only reads
+    with open(wd.root / ".lock") as held:  # as a live `stackctl up` holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert wd.busy()
+        assert [r["state"] for r in json.loads(run_cli("ls", "--json").stdout)] == ["applying"]  # it is live
+    assert not wd.busy()
+
+    plan = run_cli("plan", str(path))
+    assert plan.returncode == 0, plan.stderr
+    assert "note: removed the temporary files (saved plans) of an earlier run that was killed" in plan.stdout
+    assert "note: the last `stackctl up` stopped while applying (killed); run `stackctl up` to finish, " \
+           "or `stackctl down` to roll back" in plan.stdout
+    record = wd.load_record()
+    assert record.state == "interrupted" and "stopped while applying" in record.note
+    assert list((wd.root / "tmp").iterdir()) == []
+    loose = [p for p in [stackctl_home, *stackctl_home.rglob("*")] if not p.is_symlink()
+             and (p.stat().st_mode & 0o077 or (p.is_dir() and stat.S_IMODE(p.stat().st_mode) != 0o700))]
+    assert loose == []
+    assert stat.S_IMODE((wd.root / ".lock").stat().st_mode) == 0o600
+    assert stat.S_IMODE((wd.tf_dir / "terraform.tfstate").stat().st_mode) == 0o600
+
+    again = run_cli("up", str(path), "--yes", "--no-smoke")
+    assert again.returncode == 0, again.stderr
+    assert "killed" not in again.stdout  # nothing of this stack left to settle
+    assert wd.load_record().state == "up" and wd.load_record().note == ""
+    assert run_cli("down", str(path), "--yes").returncode == 0

@@ -157,13 +157,13 @@ def test_failing_provisioner_raises_with_diagnostics_and_secrets_redacted(tmp_pa
     assert secret not in console.export_text()
 
 
-def test_held_state_lock_raises_lock_error(tmp_path):
+def test_held_state_lock_names_a_live_holder_and_advises_force_unlock_only_once_it_is_dead(tmp_path):
     root = make_root("slow", tmp_path)
     tf = Terraform(root, TF_BIN, env={"TF_VAR_delay": "30"})
     tf.init()
     plan = tf.plan()
     env = {**os.environ, "TF_VAR_delay": "30", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
-    holder = subprocess.Popen(
+    holder = subprocess.Popen(  # the user's own run in the rendered root, not started by stackctl
         [TF_BIN, f"-chdir={root}", "apply", "-auto-approve", "-input=false", "-no-color"],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -180,14 +180,65 @@ def test_held_state_lock_raises_lock_error(tmp_path):
         with pytest.raises(LockError) as caught:
             tf.apply(plan.path)
         text = str(caught.value)
-        assert "locked by another Terraform run" in text and f"apply by {getpass.getuser()}@" in text
-        assert "since 20" in text and "lock ID " in text
-        assert "wait for that run" in text and f"cd {root} && terraform force-unlock " in text
-        with pytest.raises(LockError):
+        assert f"still running: pid {holder.pid} (terraform apply, started at " in text
+        assert f"apply by {getpass.getuser()}@" in text and "since 20" in text and "lock ID " in text
+        assert f"stop it with `kill -INT {holder.pid}`" in text
+        assert "force-unlock" not in text  # following it now could corrupt the state
+        assert not plan.path.exists() and not list((root / ".stackctl" / "tmp").iterdir())
+        with pytest.raises(LockError) as again:
             tf.plan()
+        assert f"pid {holder.pid}" in str(again.value)
+        assert list((root / ".stackctl" / "tmp").iterdir()) == []  # a refused plan leaves no plan dir
+
+        os.killpg(holder.pid, signal.SIGKILL)  # the holder dies without releasing the lock itself
+        holder.wait(timeout=10)
+        assert (root / ".terraform.tfstate.lock.info").exists()
+        assert tf.plan().has_changes  # the local backend's lock died with it: no force-unlock needed
     finally:
-        holder.send_signal(signal.SIGINT)  # graceful: the holder saves state and releases the lock
-        holder.wait(timeout=30)
+        if holder.poll() is None:
+            holder.send_signal(signal.SIGINT)  # graceful: the holder saves state and releases the lock
+            holder.wait(timeout=30)
+
+
+def test_a_run_keeps_its_pid_file_while_it_runs_and_a_second_run_names_it(tmp_path):
+    import threading
+
+    root = make_root("slow", tmp_path)
+    tf = Terraform(root, TF_BIN, env={"TF_VAR_delay": "30"}, notify=lambda _: None)
+    tf.init()
+    plan = tf.plan()
+    assert plan.path.parent.parent == root / ".stackctl" / "tmp" and plan.path.parent.stat().st_mode & 0o077 == 0
+    failures: list[BaseException] = []
+
+    def apply() -> None:
+        try:
+            tf.apply(plan.path)
+        except Interrupted:
+            pass
+        except BaseException as err:  # noqa: BLE001 -- reported below
+            failures.append(err)
+
+    worker = threading.Thread(target=apply)
+    worker.start()
+    try:
+        pid_file = root / ".stackctl" / "run" / "terraform.pid"
+        deadline = time.monotonic() + 20
+        while not ((root / ".terraform.tfstate.lock.info").exists() and pid_file.exists()):
+            assert time.monotonic() < deadline, "the apply never took the lock"
+            time.sleep(0.05)
+        pid = int(pid_file.read_text().split()[0])
+        assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[2] == b"apply"  # terraform itself
+        assert pid_file.stat().st_mode & 0o077 == 0
+        with pytest.raises(LockError) as caught:
+            Terraform(root, TF_BIN, env={"TF_VAR_delay": "1"}).plan()
+        text = str(caught.value)
+        assert f"still running: pid {pid} (terraform apply, started at " in text and "force-unlock" not in text
+        assert list((root / ".stackctl" / "tmp").iterdir()) == [plan.path.parent]  # the refused plan left none
+    finally:
+        tf.cancel()
+        worker.join(timeout=30)
+    assert not failures and not worker.is_alive()
+    assert not pid_file.exists() and list((root / ".stackctl" / "tmp").iterdir()) == []
 
 
 def test_programmatic_cancel_stops_gracefully(tmp_path):
@@ -334,3 +385,19 @@ def test_the_view_shows_the_targets_own_progress_not_terraforms_suppressed_outpu
     waiting = [ln for ln in lines if "waiting for" in ln]
     assert waiting == ["alpha  waiting for http http://127.0.0.1:1/health: 3s (pid 7)"]
     assert "alpha  healthy after 4.2s (pid 7)" in lines and not any("suppressed" in ln for ln in lines)
+
+
+def test_plans_an_older_version_left_in_the_system_temp_dir_go_once_an_hour_old(tmp_path, monkeypatch):
+    import tempfile
+
+    from stackctl.terraform import clean_legacy_plans
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old, fresh, other = (tmp_path / f"stackctl-plan-{n}" for n in ("old", "fresh", "x"))
+    for d in (old, fresh):
+        d.mkdir()
+        (d / "tfplan").write_text("secret")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    (tmp_path / "unrelated").mkdir()
+    assert clean_legacy_plans() == [old]
+    assert not old.exists() and fresh.exists() and (tmp_path / "unrelated").exists() and not other.exists()

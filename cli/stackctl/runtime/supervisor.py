@@ -5,7 +5,9 @@ in its own process group (so stop reaches every child), logs to `log_file`, and 
 `run_dir/pid`: the pid on the first line, the kernel's start time of that pid on the second, so a
 recycled pid is never mistaken for ours. No secret is in the spec; secrets arrive through the
 supervisor's own environment, which the process inherits (minus Terraform's TF_VAR_* variables,
-which hold every secret of the stack).
+which hold every secret of the stack). Everything here is private to the user: run and log dirs
+0700, pid/spec/lock/log files 0600, and the server runs with umask 077, so its own data files (e.g.
+SeaweedFS's, which hold the S3 keys) are too.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ PROGRESS_FILE = "progress"  # the step a start or stop is at, for stackctl's liv
 LOCK_FILE = ".supervisor.lock"
 LOG_TAIL_LINES = 30
 UNSHARE = ["--user", "--map-user=1000", "--map-group=1000", "--"]
+UMASK = 0o077
 Say = Callable[[str], None]
 
 
@@ -205,7 +208,7 @@ def describe_status(status: dict[str, Any]) -> str:
 
 @contextmanager
 def _locked(run_dir: Path) -> Iterator[None]:
-    with open(run_dir / LOCK_FILE, "a") as fh:
+    with open(os.open(run_dir / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -215,7 +218,10 @@ def _locked(run_dir: Path) -> Iterator[None]:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 
 
@@ -284,7 +290,7 @@ def _child_env(spec: Spec, env_dir: Path | None) -> dict[str, str]:
         env["VIRTUAL_ENV"] = str(env_dir)
         env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
     env.pop("PYTHONHOME", None)
-    env["TMPDIR"] = str(spec.tmp_dir)
+    env["TMPDIR"] = str(spec.tmp_dir)  # its temp files stay with its data, private
     env.update({k: _substitute(v, env_dir, spec) for k, v in spec.env.items()})
     return env
 
@@ -370,9 +376,10 @@ def read_progress(run_dir: str | Path) -> str | None:
 
 def start(spec: Spec, say: Say = print) -> dict[str, Any]:
     """Make sure the spec's process runs and is healthy; idempotent."""
-    spec.run_dir.mkdir(parents=True, exist_ok=True)
-    spec.tmp_dir.mkdir(mode=0o700, exist_ok=True)
-    spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+    for path in (spec.run_dir, spec.tmp_dir, spec.log_file.parent):
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
     say = _Progress(spec, say)
     with _locked(spec.run_dir):
         status = process_status(spec.run_dir)
@@ -408,6 +415,7 @@ def start(spec: Spec, say: Say = print) -> dict[str, Any]:
 
 def _launch(spec: Spec, argv: list[str], env: dict[str, str], say: Say) -> tuple[subprocess.Popen, int]:
     fd = os.open(spec.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)  # a log made by an older version
     with os.fdopen(fd, "ab") as log:
         offset = log.seek(0, os.SEEK_END)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -416,7 +424,8 @@ def _launch(spec: Spec, argv: list[str], env: dict[str, str], say: Say) -> tuple
         say(f"{spec.name}: starting {' '.join(argv)}")
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    cwd=spec.run_dir, env=env, start_new_session=True, close_fds=True)
+                                    cwd=spec.run_dir, env=env, start_new_session=True, close_fds=True,
+                                    umask=UMASK)
         except OSError as err:
             raise SupervisorError(f"{spec.name}: cannot run {argv[0]}: {err.strerror or err}") from None
     stat = _stat(proc.pid)
