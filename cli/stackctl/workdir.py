@@ -93,6 +93,7 @@ class Workdir:
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
+            os.fchmod(fd, 0o600)
             os.posix_fallocate(fd, 0, RESERVE_BYTES)  # real blocks, not a sparse file
         finally:
             os.close(fd)

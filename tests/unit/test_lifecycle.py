@@ -206,6 +206,7 @@ def test_an_older_workdir_is_tightened_and_a_killed_run_is_reconciled(write, fix
     path = write(STACK)
     assert run_cli("up", str(path), "--yes", "--no-smoke").returncode == 0
     wd = Workdir("life")
+    wd.release_space()  # an older stackctl kept no disk reserve
     for dirpath, _dirnames, filenames in os.walk(stackctl_home):
         os.chmod(dirpath, 0o755)
         for name in filenames:
