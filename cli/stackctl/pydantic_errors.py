@@ -8,20 +8,13 @@ from collections.abc import Iterable
 from pydantic import ValidationError
 
 from .errors import Problem
-from .yamlsrc import SourceDoc
+from .yamlsrc import SourceDoc, field_path
 
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:
     """'did you mean X?' for a near name, or None."""
     close = difflib.get_close_matches(str(word), sorted(set(choices)), n=1, cutoff=0.6)
     return f"did you mean {close[0]}?" if close else None
-
-
-def field_path(loc: Iterable[str | int]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def problems_from(err: ValidationError, doc: SourceDoc, prefix: tuple = (), allowed_keys=None) -> list[Problem]:
