@@ -19,8 +19,8 @@ def short(value, limit: int = SHORT) -> str:
 
 
 def quote(value, limit: int = SHORT) -> str:
-    """`short` of the value's repr: 'awz', 3.17, None."""
-    return short(repr(value), limit)
+    """The value's repr, shortened: 'awz', 3.17, None, 'xxxx…' (a string keeps its closing quote)."""
+    return repr(short(value, limit)) if isinstance(value, str) else short(repr(value), limit)
 
 
 class StackctlError(Exception):

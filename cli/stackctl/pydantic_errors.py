@@ -85,11 +85,10 @@ class _Explainer:
         if kind == "too_short":
             return (f"is empty; it needs at least {ctx.get('min_length', 1)}",
                     f"add one{': ' + self.description(loc) if self.description(loc) else ''}")
-        bounds = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
-                  "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}
-        if kind in bounds:
-            words, key = bounds[kind]
-            return f"got {given}; must be {words} {ctx.get(key)}", f"use a value {words} {ctx.get(key)}"
+        if kind in _BOUNDS:
+            limit = next(iter(ctx.values()), "")
+            words, fix = _BOUNDS[kind]
+            return f"got {given}; must be {words.format(limit)}", fix.format(limit)
         if "fix" in ctx:  # our own validators raise PydanticCustomError(type, expected, {"fix": ...})
             return f"got {given}; expected {e['msg']}", str(ctx["fix"])
         expected = _reworded(e["msg"].removeprefix("Value error, "))
@@ -113,11 +112,12 @@ class _Explainer:
     def not_text(self, value, loc: tuple, given: str) -> tuple[str, str]:
         name = loc[-1] if loc else "value"
         line = "- " if isinstance(name, int) else f"{name}: "
-        if isinstance(value, (bool, int, float)) or value is None:
-            text = short(self.doc.texts.get(loc, "" if value is None else value))
-            what = "nothing" if value is None else ("a boolean" if isinstance(value, bool) else "a number")
-            return (f"YAML read {text or 'an empty value'} as {what}; this field is text",
-                    f'quote it: `{line}"{text or "..."}"`')
+        if value is None:
+            return "is empty; expected text", f'give a value, e.g. `{line}"..."`, or remove the line'
+        if isinstance(value, (bool, int, float)):
+            text = short(self.doc.texts.get(loc, value))
+            what = "a boolean" if isinstance(value, bool) else "a number"
+            return f"YAML read {text} as {what}; this field is text", f'quote it: `{line}"{text}"`'
         return f"got {given}; expected text", f'write a single value: `{line}"..."`'
 
     def description(self, loc: tuple) -> str:
@@ -140,6 +140,10 @@ class _Explainer:
         return f"{lead}{line}{where}" + (f" ({desc})" if desc else "")
 
 
+_BOUNDS = {"greater_than_equal": ("at least {}", "use {} or more"),
+           "greater_than": ("more than {}", "use more than {}"),
+           "less_than_equal": ("at most {}", "use {} or less"),
+           "less_than": ("less than {}", "use less than {}")}
 _PHRASES = {"Input should be a valid ": "expected a ", "Input should be ": "expected ",
             "String should match pattern ": "expected text matching ", "Dictionary should have ": "expected ",
             "List should have ": "expected "}
