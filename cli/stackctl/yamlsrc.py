@@ -84,11 +84,12 @@ def load(path: Path, *, what: str = "file") -> SourceDoc:
 
 def _read(path: Path, display: str, what: str) -> str:
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise _error(display, 1, f"{what} is {size:,} bytes; the limit is {MAX_BYTES:,} (1 MiB)",
-                         "a manifest is a few KB: is this the right file?")
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)  # never more: the path may be /dev/zero or a pipe
+        if len(data) > MAX_BYTES:
+            size = path.stat().st_size
+            raise _error(display, 1, f"{what} is {f'{size:,} bytes' if size > MAX_BYTES else 'too large'}; the limit "
+                         f"is {MAX_BYTES:,} bytes (1 MiB)", "a manifest is a few KB: is this the right file?")
     except FileNotFoundError:
         raise ManifestError(
             [Problem(display, "", f"{what} not found", "check the path, or run `stackctl init` to create one")],

@@ -89,7 +89,15 @@ def test_nul_byte_names_its_line(write, fixture_catalog):
 
 def test_oversized_file(write, fixture_catalog):
     _fails(write(GOOD + "#" * (1 << 20)), f"stack.yaml:1: stack manifest is {len(GOOD) + (1 << 20):,} bytes; "
-           "the limit is 1,048,576 (1 MiB)")
+           "the limit is 1,048,576 bytes (1 MiB)")
+
+
+def test_endless_file_is_not_read_whole(fixture_catalog):
+    _fails("/dev/zero", "/dev/zero:1: stack manifest is too large; the limit is 1,048,576 bytes (1 MiB)")
+
+
+def test_directory_is_not_a_manifest(tmp_path, fixture_catalog):
+    _fails(tmp_path, f"{tmp_path}: cannot read stack manifest: Is a directory")
 
 
 def test_many_problems_print_twenty_then_count(write, fixture_catalog):
