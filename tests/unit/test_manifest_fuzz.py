@@ -49,7 +49,8 @@ YAMLISH = st.lists(st.sampled_from(list("abcz019 -_:{}[],&*!|>'\"#%@`?<\n\t.~") 
                    max_size=120).map("".join)
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30), st.floats(allow_nan=False),
                     st.text(max_size=80), st.sampled_from(["local", "aws", "awz", "stackctl/v1", "Stack", "3.17",
-                                                           "store", "tracker", "10m", "8h", "-1", "", "~"]))
+                                                           "store", "tracker", "10m", "8h", "-1", "", "~",
+                                                           "eu_west", "us-east-1", "s3", "a10g", "mlflow", "x" * 70]))
 VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.one_of(st.text(max_size=12), st.sampled_from(
         ["use", "with", "kind", "name", "version", "connect", "depends_on", "gpu", "count", "type", "region",
@@ -58,13 +59,19 @@ VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
 PATHS = [("apiVersion",), ("kind",), ("metadata",), ("metadata", "name"), ("metadata", "labels"), ("target",),
          ("target", "kind"), ("components",), ("components", "storage"), ("components", "tracking", "use"),
          ("components", "tracking", "with"), ("components", "tracking", "with", "workers"),
-         ("components", "tracking", "version"), ("smoke",), ("backend",), ("target", "gpu")]
+         ("components", "tracking", "version"), ("smoke",), ("backend",), ("target", "gpu"), ("target", "region"),
+         ("target", "gpu", "type"), ("target", "gpu", "count"), ("target", "endpoint"), ("target", "allow_from"),
+         ("backend", "kind"), ("backend", "bucket"), ("metadata", "ttl"), ("smoke", "scenarios"),
+         ("components", "tracking", "connect"), ("components", "tracking", "depends_on")]
+
+
+BUNDLED = sorted((Path(__file__).resolve().parents[2] / "stacks").glob("*.yaml"))
 
 
 @st.composite
-def tree_mutations(draw) -> str:
-    """The valid manifest with one value replaced (or added) by something random: the validator's job."""
-    data = yaml.safe_load(GOOD)
+def tree_mutations(draw, base: str = GOOD) -> str:
+    """A valid manifest with values replaced (or added) by something random: the validator's job."""
+    data = yaml.safe_load(base)
     for _ in range(draw(st.integers(1, 3))):
         loc = draw(st.sampled_from(PATHS))
         node = data
@@ -115,6 +122,12 @@ def alias_bomb(levels: int = 9, width: int = 9) -> str:
 @FUZZ
 @given(text=tree_mutations())
 def test_tree_mutations(tmp_path_factory, fixture_catalog, text):
+    check(tmp_path_factory.mktemp("t"), text)
+
+
+@FUZZ
+@given(text=st.sampled_from(BUNDLED).flatmap(lambda p: tree_mutations(p.read_text())))
+def test_bundled_stack_mutations_with_the_real_catalog(tmp_path_factory, text):
     check(tmp_path_factory.mktemp("t"), text)
 
 
