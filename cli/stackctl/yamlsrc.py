@@ -210,38 +210,44 @@ class _Converter:
 
     def mapping(self, node: yaml.MappingNode, loc: Path_, alias) -> dict:
         out: dict[str, Any] = {}
-        merges = []
-        for key_node, value_node in node.value:
-            if _target(key_node).tag == MERGE_TAG:
-                merges.append((key_node, value_node))
-                continue
+        for key_node, value_node, via in self.pairs(node, loc, ()):
             key = self.key(key_node, loc)
             if key is None:
                 continue
             if key in out:
-                self.problem(_mark(key_node), (*loc, key), "duplicate key", "remove one of the two entries")
+                if via is None:  # written twice; a merged key under an own (or earlier merged) one just yields
+                    self.problem(_mark(key_node), (*loc, key), "duplicate key", "remove one of the two entries")
                 continue
             self.doc.lines[(*loc, key)] = _mark(key_node).line + 1
-            out[key] = self.convert(value_node, (*loc, key), _mark(value_node), alias)
-        for key_node, value_node in merges:
-            for source in self.merge_sources(key_node, value_node, loc):
-                for src_key_node, src_value_node in source.value:
-                    key = self.key(src_key_node, loc)
-                    if key is None or key in out:  # the mapping's own keys, then earlier merges, win
-                        continue
-                    self.doc.lines[(*loc, key)] = _mark(src_key_node).line + 1
-                    out[key] = self.convert(src_value_node, (*loc, key), _mark(src_value_node),
-                                            alias or _mark(value_node))
+            out[key] = self.convert(value_node, (*loc, key), _mark(value_node), alias or via)
         return out
+
+    def pairs(self, node: yaml.MappingNode, loc: Path_, chain: tuple[int, ...], via=None) -> list[tuple]:
+        """(key, value, merge mark or None) in YAML's order of precedence: own keys, then each merge, in order."""
+        own, merged = [], []
+        for key_node, value_node in node.value:
+            if _target(key_node).tag != MERGE_TAG:
+                own.append((key_node, value_node, via))
+                continue
+            for source in self.merge_sources(key_node, value_node, loc):
+                if id(source) in self.active or id(source) in chain:
+                    raise self._fatal(_mark(value_node), "this merge key refers to a mapping that contains it "
+                                      "(a recursive alias)", "merge a mapping defined outside this one")
+                if len(chain) >= MAX_DEPTH:
+                    raise self._fatal(_mark(value_node), f"merge keys nest more than {MAX_DEPTH} levels deep",
+                                      "merge the mappings you need directly: `<<: [*one, *two]`")
+                merged += self.pairs(source, loc, (*chain, id(node)), via or _mark(value_node))
+        self.count += len(own)
+        if self.count > MAX_VALUES:
+            raise self._fatal(via or _mark(node), f"the document expands to more than {MAX_VALUES:,} values through "
+                              "merge keys", "merge fewer mappings: each merge copies the mapping's keys")
+        return own + merged
 
     def merge_sources(self, key_node, value_node, loc: Path_) -> list[yaml.MappingNode]:
         target = _target(value_node)
         items = target.value if isinstance(target, yaml.SequenceNode) else [value_node]
         sources = [_target(item) for item in items]
         if all(isinstance(s, yaml.MappingNode) for s in sources):
-            if any(id(s) in self.active for s in sources):
-                raise self._fatal(_mark(value_node), "this merge key refers to a mapping that contains it "
-                                  "(a recursive alias)", "merge a mapping defined outside this one")
             return sources
         self.problem(_mark(key_node), (*loc, "<<"), "a merge key `<<` takes a mapping or a list of mappings",
                      "write `<<: *anchor` (or `<<: [*one, *two]`) where each anchor names a mapping")
@@ -249,7 +255,9 @@ class _Converter:
 
     def key(self, key_node, loc: Path_) -> str | None:
         target = _target(key_node)
-        key = self.scalar(target, loc, _mark(key_node)) if isinstance(target, yaml.ScalarNode) else None
+        key = self.construct(target, loc, _mark(key_node)) if isinstance(target, yaml.ScalarNode) else None
+        if key is _FAILED:
+            return None
         if isinstance(key, (list, dict)) or key is None:
             self.problem(_mark(key_node), loc, "mapping keys must be plain names",
                          "write a name before the colon, e.g. `name: value`")
@@ -257,22 +265,30 @@ class _Converter:
         return str(key)
 
     def scalar(self, node: yaml.ScalarNode, loc: Path_, mark) -> Any:
+        value = self.construct(node, loc, mark)
+        if value is _FAILED:
+            return None
+        if not isinstance(value, str):
+            self.doc.texts[loc] = node.value  # what was written: `1.10`, not the float 1.1
+        return value
+
+    def construct(self, node: yaml.ScalarNode, loc: Path_, mark) -> Any:
         try:
-            value = self.constructor.construct_object(node, deep=True)
+            return self.constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError):
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             self.problem(mark, loc, f"{quote(node.value)} cannot be read as {short(tag)}",
                          f"remove the {short(tag)} tag, or give a value of that type")
-            return None
-        if not isinstance(value, str):
-            self.doc.texts[loc] = node.value
-        return value
+            return _FAILED
 
     def problem(self, mark, loc: Path_, message: str, hint: str) -> None:
         self.problems.append(Problem(f"{self.display}:{mark.line + 1}", field_path(loc), message, hint))
 
     def _fatal(self, mark, message: str, hint: str) -> ManifestError:
         return _error(self.display, mark.line + 1, message, hint)
+
+
+_FAILED = object()  # a scalar that its tag's constructor refused (already reported)
 
 
 def _target(node):

@@ -57,6 +57,26 @@ def test_merge_keys_follow_yaml(write, fixture_catalog):
     assert code == 2 and "stack.yaml:12 components.tracking.with.workers: unknown input" in out  # store's
 
 
+def test_merges_of_merges_are_flattened(write, fixture_catalog):
+    text = GOOD.replace("  storage:\n    use: store\n", "  storage: &s\n    use: store\n").replace(
+        "  tracking:\n    use: tracker\n", "  tracking:\n    <<: {<<: *s, use: tracker}\n")
+    code, out, _ = run_inprocess(write(text))
+    assert code == 0, out
+
+
+def test_merge_bombs_and_chains_are_bounded(tmp_path, fixture_catalog):
+    bomb = "m0: &m0 {a: 1}\n" + "".join(f"m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}], k{i}: 1}}\n" for i in range(1, 40))
+    assert "values through merge keys" in _limited(tmp_path, bomb)
+    chain = "m0: &m0 {a: 1}\n" + "".join(f"m{i}: &m{i} {{<<: *m{i - 1}}}\n" for i in range(1, 3000))
+    assert "merge keys nest more than 64 levels deep" in _limited(tmp_path, chain)
+
+
+def test_a_key_with_a_bad_tag_is_one_problem(write, fixture_catalog):
+    err = _fails(write(GOOD.replace("workers: 2", "!!int two: 2")), "(1 problem)",
+                 "stack.yaml:12 components.tracking.with: 'two' cannot be read as !!int")
+    assert "plain names" not in err
+
+
 def test_merged_value_errors_point_at_their_source_line(write, fixture_catalog):
     text = GOOD.replace("  storage:\n    use: store\n", "  storage:\n    use: store\n    with: &w {workerz: 1}\n")
     text = text.replace("    with: {workers: 2}\n", "    with:\n      <<: *w\n")
