@@ -169,3 +169,27 @@ def test_aws_region_format_is_a_problem_not_a_traceback(write, fixture_catalog):
     _fails(write(GOOD.replace("kind: local", "kind: aws\n  region: eu_west")),
            "stack.yaml:7 target.region: got 'eu_west'; an AWS region is letters, digits and '-'",
            "did you mean eu-west-")
+
+
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pure-python"])
+def test_both_parsers_give_the_same_answers(tmp_path, monkeypatch, libyaml):
+    from stackctl import yamlsrc
+    from stackctl.errors import ManifestError
+
+    if not libyaml:
+        monkeypatch.setattr(yamlsrc, "CParser", None)
+    path = tmp_path / "stack.yaml"
+    cases = {alias_bomb(): "stack.yaml:6: the document expands to more than 100,000 values through aliases",
+             nested(1000, "flow-seq"): "stack.yaml:1: nested more than 64 levels deep",
+             "a: &r {b: *r}\n": "stack.yaml:1: this alias refers to a value that contains it",
+             "a: 1\nb: [\x07]\n": "stack.yaml:2: the character '\\x07' is not allowed in YAML",
+             "a: 1\nb: [\n": "stack.yaml:3: YAML syntax error"}
+    for text, expected in cases.items():
+        path.write_text(text)
+        with pytest.raises(ManifestError) as err:
+            yamlsrc.load(path)
+        assert expected in str(err.value).replace(str(tmp_path) + "/", "")
+    path.write_text("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\nk: {8080: a}\n")
+    doc = yamlsrc.load(path)
+    assert doc.data == {"base": {"x": 1, "y": 2}, "m": {"x": 1, "y": 3}, "k": {"8080": "a"}}
+    assert doc.line_of(("m", "x")) == 1 and doc.line_of(("m", "y")) == 4
