@@ -255,7 +255,8 @@ class _Converter:
                     raise self._fatal(_mark(value_node), f"merge keys nest more than {MAX_DEPTH} levels deep",
                                       "merge the mappings you need directly: `<<: [*one, *two]`")
                 merged += self.pairs(source, loc, (*chain, id(node)), via or _mark(value_node))
-        self.count += len(own)
+        if via is not None:  # merged keys count before they are deduplicated: merges can double per level
+            self.count += len(own)
         if self.count > MAX_VALUES:
             raise self._fatal(via or _mark(node), f"the document expands to more than {MAX_VALUES:,} values through "
                               "merge keys", "merge fewer mappings: each merge copies the mapping's keys")

@@ -112,6 +112,15 @@ def test_oversized_file(write, fixture_catalog):
            "the limit is 1,048,576 bytes (1 MiB)")
 
 
+def test_a_file_just_under_the_limit_is_answered_in_seconds(tmp_path, fixture_catalog):
+    labels = "".join(f"    k{i}: v{i}\n" for i in range(70_000))[: (1 << 20) - len(GOOD) - 20].rsplit("\n", 1)[0]
+    path = tmp_path / "stack.yaml"
+    path.write_text(GOOD.replace("  name: demo\n", "  name: demo\n  labels:\n" + labels + "\n"))
+    code, out, seconds = run_limited(path)
+    assert code == 0 and "valid" in out, out[-2000:]
+    assert seconds < 15, seconds  # ~3 s here, on a busy machine
+
+
 def test_endless_file_is_not_read_whole(fixture_catalog):
     _fails("/dev/zero", "/dev/zero:1: stack manifest is too large; the limit is 1,048,576 bytes (1 MiB)")
 
