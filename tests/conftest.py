@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import resource
+import subprocess
+import sys
+import time
+import traceback
 from pathlib import Path
 
 import pytest
@@ -46,12 +53,45 @@ def terraform_command() -> list[str]:
 
 
 def run_cli(*args: str, env: dict | None = None):
-    """Run the real console entry point in-process and capture what a user would see."""
-    import subprocess
-    import sys
-
+    """Run the real console entry point in a child process and capture what a user would see."""
     return subprocess.run([sys.executable, "-m", "stackctl.app", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=600)
+
+
+def run_inprocess(path: Path) -> tuple[int, str, float]:
+    """`stackctl validate PATH` through the console entry point, in this process: (exit code, output, seconds).
+
+    Fast enough for fuzzing; an exception that escapes `main` is what a user would see as a traceback.
+    """
+    from stackctl.app import main
+
+    out, started = io.StringIO(), time.monotonic()
+    argv = sys.argv
+    sys.argv = ["stackctl", "validate", str(path)]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            main()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except BaseException:  # what a user would see as a traceback
+        code, text = 1, traceback.format_exc()
+        return code, "Traceback (most recent call last):\n" + out.getvalue() + text, time.monotonic() - started
+    finally:
+        sys.argv = argv
+    return code, out.getvalue(), time.monotonic() - started
+
+
+def run_limited(path: Path, memory: int = 1 << 30, timeout: float = 30) -> tuple[int, str, float]:
+    """`stackctl validate PATH` in a child process whose address space is capped (RLIMIT_AS)."""
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "stackctl.app", "validate", str(path)], capture_output=True,
+                          text=True, timeout=timeout, preexec_fn=cap, env=os.environ.copy())
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
 
 
 @pytest.fixture(scope="session")

@@ -104,8 +104,24 @@ def init(
     """
     from .scaffold import scaffold
 
-    path = scaffold(name, out, force, target)
-    _out().print(f"wrote {path}; next: stackctl validate {path}")
+    path, schema_path = scaffold(name, out, force, target)
+    _out().print(f"wrote {path} (and {schema_path}, so editors check it as you type); "
+                 f"next: stackctl validate {path}")
+
+
+@app.command()
+def schema(out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Write the schema to this file instead of stdout.")] = None):
+    """Print the JSON Schema of stack manifests, for editors (yaml-language-server) and CI checks.
+
+    Example: stackctl schema --out stackctl.schema.json
+    """
+    from .schema import schema_text, write_schema
+
+    if out is None:
+        sys.stdout.write(schema_text())
+    else:
+        _out().print(f"wrote {write_schema(out)}")
 
 
 @app.command()

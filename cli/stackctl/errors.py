@@ -10,6 +10,20 @@ import errno
 import os
 from dataclasses import dataclass
 
+SHORT = 60  # characters of a user's value shown in a message
+MAX_SHOWN = 20  # problems printed at once; the rest are counted
+
+
+def short(value, limit: int = SHORT) -> str:
+    """A user's value as text, cut to `limit` characters with an ellipsis (a 1 MB key is not echoed)."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quote(value, limit: int = SHORT) -> str:
+    """The value's repr, shortened: 'awz', 3.17, None, 'xxxx…' (a string keeps its closing quote)."""
+    return repr(short(value, limit)) if isinstance(value, str) else short(repr(value), limit)
+
 
 class StackctlError(Exception):
     """Root of all user-facing errors. `str(err)` is the full message, hint included."""
@@ -41,9 +55,10 @@ class Problem:
     hint: str | None = None
 
     def render(self) -> str:
-        where = f"{self.location} {self.field}:" if self.field else f"{self.location}:"
-        text = f"{where} {self.message}"
-        return text + (f"\n    fix: {self.hint}" if self.hint else "")
+        # the callers shorten what they echo; these caps only keep a missed case to one screen
+        where = f"{self.location} {short(self.field, 160)}:" if self.field else f"{self.location}:"
+        text = f"{where} {short(self.message, 400)}"
+        return text + (f"\n    fix: {short(self.hint, 400)}" if self.hint else "")
 
 
 class ManifestError(InputError):
@@ -53,7 +68,10 @@ class ManifestError(InputError):
         self.problems = problems
         count = len(problems)
         head = f"{source} is invalid ({count} problem{'s' if count != 1 else ''}):"
-        super().__init__("\n".join([head, *("  " + p.render() for p in problems)]))
+        lines = [head, *("  " + p.render() for p in problems[:MAX_SHOWN])]
+        if count > MAX_SHOWN:
+            lines.append(f"  … and {count - MAX_SHOWN} more (fix these first)")
+        super().__init__("\n".join(lines))
 
 
 class CatalogError(InputError):

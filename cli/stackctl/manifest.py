@@ -11,13 +11,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from . import yamlsrc
 from .catalog import TARGETS, Catalog, InputSpec
-from .errors import ManifestError, Problem
+from .errors import ManifestError, Problem, quote
 from .pydantic_errors import problems_from, suggest
+from .yamlsrc import field_path
 
 DNS_LABEL = r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
+DNS_LABEL_WORDS = "a DNS label: lower-case letters, digits and '-', starting with a letter, at most 63 characters"
+ENDPOINT = r"^https?://[^\s]+$"
 INSTANCE_NAME = r"^[a-z][a-z0-9_]{0,62}$"  # becomes a Terraform module name and variable prefix
 SECRET_REF = re.compile(r"^(env):([A-Za-z_][A-Za-z0-9_]*)$")
 DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -36,7 +40,8 @@ class SecretRef(_Strict):
     @classmethod
     def _known_scheme(cls, v: str) -> str:
         if not SECRET_REF.match(v):
-            raise ValueError("secret references look like env:VARIABLE_NAME")
+            raise PydanticCustomError("secret_ref", "a reference like env:VARIABLE_NAME",
+                                      {"fix": "write {secret: env:VARIABLE_NAME} and export the value in it"})
         return v
 
 
@@ -57,7 +62,7 @@ class GPU(_Strict):
 class Target(_Strict):
     kind: Literal["local", "aws", "gcp", "azure", "kubernetes", "ssh"] = Field(description="where the stack runs")
     region: str | None = Field(None, description="cloud region")
-    endpoint: str | None = Field(None, pattern=r"^https?://[^\s]+$",
+    endpoint: str | None = Field(None, pattern=ENDPOINT,
                                  description="API endpoint override for every service, e.g. a local emulator")
     gpu: GPU | None = Field(None, description="optional GPU pool")
     allow_from: list[str] = Field(default_factory=list, description=(
@@ -73,20 +78,21 @@ class Backend(_Strict):
 
 class Metadata(_Strict):
     name: str = Field(pattern=DNS_LABEL, description="DNS label; keys the stack's workdir and state")
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict, description="free-form key: text pairs, e.g. owner: me")
     ttl: str | None = Field(None, description="e.g. 8h; `stackctl reap` destroys stacks past it")
 
     @field_validator("ttl")
     @classmethod
     def _duration(cls, v: str | None) -> str | None:
         if v is not None and not DURATION.match(v):
-            raise ValueError("a duration like 30m, 8h or 2d")
+            raise PydanticCustomError("duration", "a duration like 30m, 8h or 2d",
+                                      {"fix": "write a whole number and a unit (s, m, h or d), e.g. `ttl: 8h`"})
         return v
 
 
 class SmokeSettings(_Strict):
     timeout: str = Field("10m", description="overall time for the smoke tests")
-    enabled: bool = True
+    enabled: bool = Field(True, description="false skips the smoke tests")
     scenarios: list[str] = Field(default_factory=list,
                                  description="stack-level smoke tests run after the components' own, e.g. golden-path")
 
@@ -94,7 +100,8 @@ class SmokeSettings(_Strict):
     @classmethod
     def _duration(cls, v: str) -> str:
         if not DURATION.match(v):
-            raise ValueError("a duration like 90s or 10m")
+            raise PydanticCustomError("duration", "a duration like 90s or 10m",
+                                      {"fix": "write a whole number and a unit (s, m, h or d), e.g. `timeout: 10m`"})
         return v
 
     @property
@@ -104,12 +111,13 @@ class SmokeSettings(_Strict):
 
 class Manifest(_Strict):
     apiVersion: Literal["stackctl/v1"] = Field(description="manifest format version")
-    kind: Literal["Stack"]
-    metadata: Metadata
-    target: Target
-    backend: Backend = Field(default_factory=Backend)
-    components: dict[str, ComponentSpec] = Field(min_length=1)
-    smoke: SmokeSettings = Field(default_factory=SmokeSettings)
+    kind: Literal["Stack"] = Field(description="the kind of document: a Stack")
+    metadata: Metadata = Field(description="the stack's name, labels and ttl")
+    target: Target = Field(description="where the stack runs: `kind: local` (this machine) or a cloud")
+    backend: Backend = Field(default_factory=Backend, description="where Terraform keeps the state")
+    components: dict[str, ComponentSpec] = Field(min_length=1, description=(
+        "instance name -> catalog component, e.g. `tracking: {use: mlflow}` (see `stackctl catalog`)"))
+    smoke: SmokeSettings = Field(default_factory=SmokeSettings, description="the smoke tests after `up`")
 
 
 def duration_seconds(text: str) -> float:
@@ -134,19 +142,28 @@ class LoadedManifest:
     def where(self, *loc) -> str:
         return self.doc.where(loc)
 
+    def problem(self, loc: tuple, message: str, hint: str | None) -> Problem:
+        return Problem(self.doc.where(loc), field_path(loc), message, hint)
+
 
 _MODELS = {(): Manifest, ("metadata",): Metadata, ("target",): Target, ("backend",): Backend,
            ("smoke",): SmokeSettings, ("target", "gpu"): GPU}
+_PATTERNS = {
+    DNS_LABEL: (DNS_LABEL_WORDS, lambda v: f"rename it, e.g. {dns_label_like(v)}"),
+    ENDPOINT: ("an http:// or https:// URL without spaces", lambda v: "write e.g. `endpoint: http://127.0.0.1:5000`"),
+}
 
 
-def _allowed_keys(loc: tuple) -> list[str]:
+def model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model that validates the mapping at `loc` of a manifest (for keys, descriptions, choices)."""
     if len(loc) == 2 and loc[0] == "components":
-        model = ComponentSpec
-    else:
-        model = _MODELS.get(tuple(loc))
-    if model is None:
-        return []
-    return [f.alias or name for name, f in model.model_fields.items()]
+        return ComponentSpec
+    return _MODELS.get(tuple(loc))
+
+
+def dns_label_like(text: str) -> str:
+    label = re.sub(r"[^a-z0-9-]+", "-", str(text).lower()).lstrip("0123456789-")[:63].strip("-")
+    return label or "my-stack"
 
 
 def load_manifest(path: Path, catalog: Catalog) -> LoadedManifest:
@@ -157,7 +174,8 @@ def load_manifest(path: Path, catalog: Catalog) -> LoadedManifest:
     try:
         manifest = Manifest.model_validate(doc.data)
     except ValidationError as err:
-        raise ManifestError(problems_from(err, doc, allowed_keys=_allowed_keys), source=doc.display) from None
+        problems = problems_from(err, doc, model_at=model_at, patterns=_PATTERNS)
+        raise ManifestError(problems, source=doc.display) from None
     loaded = LoadedManifest(manifest, doc)
     problems = check_against_catalog(loaded, catalog)
     if problems:
@@ -171,13 +189,12 @@ def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Prob
     for inst, spec in m.components.items():
         at = ("components", inst)
         if not re.match(INSTANCE_NAME, inst):
-            problems.append(Problem(loaded.where(*at), f"components.{inst}",
-                                    "instance names are lower-case letters, digits and _ (they name Terraform modules)",
-                                    f"rename it, e.g. {_instance_name_like(inst)}"))
+            problems.append(loaded.problem(at, f"got {quote(inst)}; instance names are lower-case letters, digits and "
+                                           "_, starting with a letter (they name Terraform modules)",
+                                           f"rename it, e.g. {_instance_name_like(inst)}"))
         if spec.use not in catalog:
             hint = suggest(spec.use, catalog.names()) or f"available: {', '.join(catalog.names())}"
-            problems.append(Problem(loaded.where(*at, "use"), f"components.{inst}.use",
-                                    f"unknown component {spec.use!r}", hint))
+            problems.append(loaded.problem((*at, "use"), f"unknown component {quote(spec.use)}", hint))
             continue
         contract = catalog[spec.use]
         if target not in contract.targets:
@@ -187,25 +204,23 @@ def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Prob
                         f"(`stackctl catalog`)")
             else:
                 hint = f"{spec.use} supports: {', '.join(contract.targets)}; pick another component or target"
-            problems.append(Problem(loaded.where(*at, "use"), f"components.{inst}.use",
-                                    f"{spec.use} has no module for target {target!r}", hint))
+            problems.append(loaded.problem((*at, "use"), f"{spec.use} has no module for target {target!r}", hint))
         problems += _check_inputs(loaded, inst, spec, contract, target)
         for cap, provider in spec.connect.items():
             loc = (*at, "connect", cap)
             if cap not in contract.requires:
                 hint = suggest(cap, contract.requires) or (
                     f"{spec.use} requires: {', '.join(contract.requires) or 'nothing'}")
-                problems.append(Problem(loaded.where(*loc), f"components.{inst}.connect.{cap}",
-                                        f"{spec.use} does not require {cap!r}", hint))
+                problems.append(loaded.problem(loc, f"{spec.use} does not require {quote(cap)}", hint))
             if provider not in m.components:
-                problems.append(Problem(loaded.where(*loc), f"components.{inst}.connect.{cap}",
-                                        f"no component instance named {provider!r} in this stack",
-                                        suggest(provider, m.components) or f"instances: {', '.join(m.components)}"))
+                problems.append(loaded.problem(
+                    loc, f"no component instance named {quote(provider)} in this stack",
+                    suggest(provider, m.components) or f"connect one of: {', '.join(m.components)}"))
         for i, dep in enumerate(spec.depends_on):
             if dep not in m.components or dep == inst:
-                problems.append(Problem(loaded.where(*at, "depends_on", i), f"components.{inst}.depends_on[{i}]",
-                                        f"{dep!r} is not another instance in this stack",
-                                        suggest(dep, m.components) or f"instances: {', '.join(m.components)}"))
+                problems.append(loaded.problem(
+                    (*at, "depends_on", i), f"{quote(dep)} is not another instance in this stack",
+                    suggest(dep, m.components) or f"name one of: {', '.join(set(m.components) - {inst}) or 'none'}"))
     provided = {cap for spec in m.components.values() if spec.use in catalog
                 for cap in catalog[spec.use].provides}
     from .wiring import base_contract  # the wiring imports this module
@@ -215,16 +230,15 @@ def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Prob
     for i, name in enumerate(m.smoke.scenarios):
         loc = ("smoke", "scenarios", i)
         if name not in catalog.scenarios:
-            problems.append(Problem(loaded.where(*loc), f"smoke.scenarios[{i}]", f"unknown scenario {name!r}",
-                                    suggest(name, catalog.scenarios) or
-                                    f"available: {', '.join(sorted(catalog.scenarios)) or 'none'}"))
+            problems.append(loaded.problem(loc, f"unknown scenario {quote(name)}",
+                                           suggest(name, catalog.scenarios) or
+                                           f"available: {', '.join(sorted(catalog.scenarios)) or 'none'}"))
             continue
         missing = [c for c in catalog.scenarios[name].requires if c not in provided]
         if missing:
             offered = sorted({p for c in missing for p in catalog.providers_of(c)})
-            problems.append(Problem(loaded.where(*loc), f"smoke.scenarios[{i}]",
-                                    f"{name} needs {', '.join(missing)}, which nothing in the stack provides",
-                                    f"add components that provide them: {', '.join(offered)}"))
+            problems.append(loaded.problem(loc, f"{name} needs {', '.join(missing)}, which nothing in the stack "
+                                           "provides", f"add components that provide them: {', '.join(offered)}"))
     if INFRA_INSTANCE in m.components:
         problems.append(Problem(loaded.where("components", INFRA_INSTANCE), f"components.{INFRA_INSTANCE}",
                                 f"{INFRA_INSTANCE!r} is reserved: it names the target's base (on aws the network, "
@@ -262,7 +276,7 @@ def _check_backend(loaded: LoadedManifest) -> list[Problem]:
 
 
 def _instance_name_like(name: str) -> str:
-    return re.sub(r"[^a-z0-9_]", "_", name.lower()).lstrip("0123456789_") or "app"
+    return re.sub(r"[^a-z0-9_]", "_", name.lower()).lstrip("0123456789_")[:63] or "app"
 
 
 _PY_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "port": (int,)}
@@ -273,46 +287,55 @@ def _check_inputs(loaded, inst, spec, contract, target: str) -> list[Problem]:
     inputs: dict[str, InputSpec] = contract.inputs_for(target)
     for key, value in spec.with_.items():
         loc = ("components", inst, "with", key)
-        fld = f"components.{inst}.with.{key}"
+        fld = field_path(loc)
         if key in contract.inputs and key not in inputs:  # kept for the other target, so manifests move
             only = ", ".join(contract.inputs[key].targets)
             loaded.notes.append(f"{loaded.where(*loc)} {fld}: applies to target {only} only; ignored on {target}")
             continue
         if key not in inputs:
-            hint = suggest(key, inputs) or (f"{spec.use} takes: {', '.join(inputs)}" if inputs
-                                            else f"{spec.use} takes no inputs")
+            hint = suggest(key, inputs) or (f"remove it; {spec.use} takes: {', '.join(inputs)}" if inputs
+                                            else f"remove it; {spec.use} takes no inputs")
             problems.append(Problem(loaded.where(*loc), fld, "unknown input", hint))
             continue
         problems += [Problem(loaded.where(*loc), fld, msg, hint) for msg, hint in _check_value(value, inputs[key])]
     for key, ispec in inputs.items():
         if ispec.required and key not in spec.with_:
-            problems.append(Problem(loaded.where("components", inst), f"components.{inst}.with.{key}",
+            problems.append(Problem(loaded.where("components", inst), field_path(("components", inst, "with", key)),
                                     "is required", f"add `{key}:` under with ({ispec.description})"))
     return problems
 
 
+_TYPE_FIX = {"integer": "write a whole number without quotes", "number": "write a number without quotes",
+             "boolean": "write true or false", "string": "put the value in quotes",
+             "port": "write a port number, or remove it to get a free port allocated"}
+
+
 def _check_value(value: Any, ispec: InputSpec) -> list[tuple[str, str | None]]:
+    secret_fix = "write {secret: env:VARIABLE_NAME} and export the value in that variable"
     if ispec.type == "secret":
         if isinstance(value, dict) and set(value) == {"secret"}:
             try:
                 SecretRef.model_validate(value)
             except ValidationError:
-                return [("secret references look like {secret: env:VARIABLE_NAME}", None)]
+                return [(f"got {quote(value['secret'])}; secret references look like env:VARIABLE_NAME", secret_fix)]
             return []
-        return [("secrets are references, never literals",
-                 "write {secret: env:VARIABLE_NAME} and export the value in that variable")]
+        return [("secrets are references, never literals", secret_fix)]
     if isinstance(value, dict) and "secret" in value:
         return [("only secret inputs take secret references", "give a literal value")]
     allowed = _PY_TYPES[ispec.type]
     if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-        return [(f"must be {'an' if ispec.type[0] in 'aeiou' else 'a'} {ispec.type}, got {value!r}", None)]
+        return [(f"must be {'an' if ispec.type[0] in 'aeiou' else 'a'} {ispec.type}, got {quote(value)}",
+                 _TYPE_FIX[ispec.type])]
     out = []
     if ispec.type == "port" and not 1 <= value <= 65535:
-        out.append(("must be a port between 1 and 65535", "remove it to get a free port allocated"))
+        out.append((f"must be a port between 1 and 65535, got {quote(value)}",
+                    "remove it to get a free port allocated"))
     if ispec.minimum is not None and value < ispec.minimum:
-        out.append((f"must be >= {ispec.minimum:g}", None))
+        out.append((f"must be >= {ispec.minimum:g}, got {quote(value)}", f"use {ispec.minimum:g} or more"))
     if ispec.maximum is not None and value > ispec.maximum:
-        out.append((f"must be <= {ispec.maximum:g}", None))
+        out.append((f"must be <= {ispec.maximum:g}, got {quote(value)}", f"use {ispec.maximum:g} or less"))
     if ispec.choices is not None and value not in ispec.choices:
-        out.append((f"must be one of {', '.join(map(str, ispec.choices))}", None))
+        choices = ", ".join(map(str, ispec.choices))
+        out.append((f"got {quote(value)}; must be one of {choices}",
+                    suggest(str(value), map(str, ispec.choices)) or f"use one of: {choices}"))
     return out

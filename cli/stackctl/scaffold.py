@@ -7,8 +7,10 @@ from pathlib import Path
 
 from .errors import InputError
 from .manifest import DNS_LABEL
+from .schema import MODELINE, SCHEMA_FILE, write_schema
 
 TEMPLATE = """\
+{modeline}
 # A stackctl stack manifest. Check it with `stackctl validate {path}`, run it with `stackctl up {path}`.
 apiVersion: stackctl/v1
 kind: Stack
@@ -45,12 +47,13 @@ components:                    # instance name -> catalog component (`stackctl c
 }
 
 
-def scaffold(name: str, out: Path, force: bool, target: str = "local") -> Path:
+def scaffold(name: str, out: Path, force: bool, target: str = "local") -> tuple[Path, Path]:
+    """Write the manifest, and next to it the schema its first line names (for editors). Returns both."""
     if not re.match(DNS_LABEL, name):
         raise InputError(f"{name!r} is not a valid stack name", "use lower-case letters, digits and '-', e.g. my-stack")
     if out.exists() and not force:
         raise InputError(f"{out} already exists", "pass --force to overwrite it, or choose another --out")
     if target not in TARGETS:
         raise InputError(f"no starting manifest for target {target!r}", f"use one of: {', '.join(TARGETS)}")
-    out.write_text(TEMPLATE.format(name=name, path=out, target=TARGETS[target].format()))
-    return out
+    out.write_text(TEMPLATE.format(modeline=MODELINE, name=name, path=out, target=TARGETS[target].format()))
+    return out, write_schema(out.parent / SCHEMA_FILE)  # generated, so always current

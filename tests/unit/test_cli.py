@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import run_cli
 
 COMMANDS = ["init", "catalog", "validate", "graph", "render", "check", "plan", "up", "status", "outputs", "test",
-            "down", "reap", "ls", "logs", "version"]
+            "down", "reap", "ls", "logs", "version", "schema"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

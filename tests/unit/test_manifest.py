@@ -97,15 +97,20 @@ def test_unsupported_target(write, fixture_catalog):
 
 
 def test_bad_target_kind(write, fixture_catalog):
-    _fails(write(GOOD.replace("kind: local", "kind: mars")), "stack.yaml:6 target.kind:")
+    _fails(write(GOOD.replace("kind: local", "kind: mars")),
+           "stack.yaml:6 target.kind: got 'mars'; expected one of local, aws, gcp, azure, kubernetes, ssh",
+           "fix: use one of: local, aws, gcp, azure, kubernetes, ssh")
 
 
 def test_bad_stack_name(write, fixture_catalog):
-    _fails(write(GOOD.replace("name: demo", "name: Demo_Stack")), "stack.yaml:4 metadata.name:")
+    _fails(write(GOOD.replace("name: demo", "name: Demo_Stack")),
+           "stack.yaml:4 metadata.name: got 'Demo_Stack'; expected a DNS label: lower-case letters, digits and '-', "
+           "starting with a letter, at most 63 characters", "fix: rename it, e.g. demo-stack")
 
 
 def test_wrong_api_version(write, fixture_catalog):
-    _fails(write(GOOD.replace("stackctl/v1", "stackctl/v9")), "stack.yaml:1 apiVersion:")
+    _fails(write(GOOD.replace("stackctl/v1", "stackctl/v9")),
+           "stack.yaml:1 apiVersion: got 'stackctl/v9'; expected stackctl/v1", "fix: did you mean stackctl/v1?")
 
 
 def test_not_a_mapping(write, fixture_catalog):
@@ -113,7 +118,9 @@ def test_not_a_mapping(write, fixture_catalog):
 
 
 def test_no_components(write, fixture_catalog):
-    _fails(write(GOOD.split("components:")[0] + "components: {}\n"), "components:")
+    _fails(write(GOOD.split("components:")[0] + "components: {}\n"),
+           "stack.yaml:7 components: is empty; it needs at least 1",
+           "fix: add one: instance name -> catalog component, e.g. `tracking: {use: mlflow}` (see `stackctl catalog`)")
 
 
 def test_several_problems_reported_at_once(write, fixture_catalog):
@@ -139,7 +146,8 @@ def test_ttl_accepted(write, fixture_catalog, ttl):
 
 def test_bad_ttl(write, fixture_catalog):
     _fails(write(GOOD.replace("  name: demo\n", "  name: demo\n  ttl: soon\n")),
-           "stack.yaml:5 metadata.ttl: a duration like 30m, 8h or 2d")
+           "stack.yaml:5 metadata.ttl: got 'soon'; expected a duration like 30m, 8h or 2d",
+           "fix: write a whole number and a unit (s, m, h or d), e.g. `ttl: 8h`")
 
 
 def test_unavailable_backend_is_rejected(write, fixture_catalog):

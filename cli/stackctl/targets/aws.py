@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..awsapi import AwsContext, classify, known_regions
-from ..errors import Problem
+from ..errors import Problem, quote
 from ..pydantic_errors import suggest
 from .base import Check, RootVariable, Target
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 STACK_TAG = "stackctl:stack"
 INSTANCE_TAG = "stackctl:instance"  # on a component module's main resources; the base's carry none
 INFRA = "infra"
+REGION_FORMAT = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$")  # botocore refuses any other
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,11 @@ class AwsTarget(Target):
         if not target.region:
             problems.append(Problem(loaded.where("target"), "target.region", "the aws target needs a region",
                                     "add `region: us-east-1` (or your region) under target"))
+        elif not REGION_FORMAT.match(target.region):
+            near = suggest(target.region.replace("_", "-"), known_regions()) or suggest(target.region, known_regions())
+            problems.append(Problem(loaded.where("target", "region"), "target.region",
+                                    f"got {quote(target.region)}; an AWS region is letters, digits and '-'",
+                                    near or "write e.g. `region: us-east-1`"))
         if target.gpu and target.gpu.type not in GPU_TYPES:
             valid = ", ".join(sorted(GPU_TYPES))
             near = suggest(target.gpu.type, GPU_TYPES)
