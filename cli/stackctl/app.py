@@ -63,16 +63,19 @@ def _stack_path(ref: Optional[str]) -> Path:
     if ref is None:
         return resources.default_stack()
     path = Path(ref)
-    if path.is_file() or path.suffix in (".yaml", ".yml"):  # a folder ./NAME is not a manifest
+    if path.suffix in (".yaml", ".yml") or (path.exists() and not path.is_dir()):
         return path
-    from .workdir import Workdir
+    if "/" not in ref:  # a stack's name: a folder ./NAME is not taken for its manifest
+        from .workdir import Workdir
 
-    record = Workdir(ref).load_record()
-    if record is not None:
-        return Path(record.manifest_path)
-    bundled = resources.stacks_dir() / f"{ref}.yaml"
-    if bundled.exists():
-        return bundled
+        record = Workdir(ref).load_record()
+        if record is not None:
+            return Path(record.manifest_path)
+        bundled = resources.stacks_dir() / f"{ref}.yaml"
+        if bundled.exists():
+            return bundled
+    if path.exists():
+        return path  # a directory: loading it says it is not a manifest
     raise InputError(f"{ref}: no such manifest file, and no stack of that name is up",
                      "give a manifest path (e.g. stacks/local.yaml) or a name from `stackctl ls`")
 

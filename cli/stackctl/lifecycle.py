@@ -177,23 +177,10 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
             stack.workdir.save_record(record)
             display = stack.loaded.doc.display
             finish = f"run `stackctl up {display}` to finish, or `stackctl down {display}` to roll back"
-            try:
+            with _settling(stack, record, "`stackctl up`", " while applying", finish, "the stack may be partly up"):
                 with ApplyView(console, list(stack.wiring.order), "up", progress=_progress(stack)) as view:
                     tf.notify = view.notice
                     tf.apply(result.path, view.on_event)
-            except TerraformError as err:
-                err.hint = f"the stack may be partly up: {finish}"
-                _settle(stack, record, "failed", f"`stackctl up` failed while applying; {finish}")
-                raise
-            except (Interrupted, KeyboardInterrupt) as err:
-                _settle(stack, record, "interrupted", f"`stackctl up` was interrupted while applying; {finish}")
-                if isinstance(err, Interrupted):
-                    err.hint = finish
-                    raise
-                raise Interrupted("stackctl up was interrupted while applying", finish) from None
-            except BaseException:  # never leave `applying` behind: nothing holds the stack any more
-                _settle(stack, record, "failed", f"`stackctl up` stopped while applying; {finish}")
-                raise
         record.state, record.note = "up", ""
         stack.applied(record)
         stack.workdir.save_record(record)
@@ -208,6 +195,27 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
 def _settle(stack: Stack, record, state: str, note: str) -> None:
     record.state, record.note = state, note
     stack.workdir.save_record(record)
+
+
+@contextlib.contextmanager
+def _settling(stack: Stack, record, command: str, during: str, fix: str, partly: str):
+    """Around Terraform changing the stack: the record never keeps saying applying/destroying (nothing
+    holds the stack once we are gone); an interrupt or a failure says what state it left and the fix."""
+    try:
+        yield
+    except (Interrupted, KeyboardInterrupt) as err:
+        _settle(stack, record, "interrupted", f"{command} was interrupted{during}; {fix}")
+        if isinstance(err, Interrupted):
+            err.hint = fix
+            raise
+        raise Interrupted(f"{command.strip('`')} was interrupted{during}; {partly}", fix) from None
+    except TerraformError as err:
+        err.hint = f"{partly}: {fix}"
+        _settle(stack, record, "failed", f"{command} failed{during}; {fix}")
+        raise
+    except BaseException:
+        _settle(stack, record, "failed", f"{command} stopped{during}; {fix}")
+        raise
 
 
 def _require_owner(stack: Stack, record) -> None:
@@ -435,7 +443,7 @@ def down(stack: Stack, console: Console, opts: Options) -> None:
         record.state, record.note = "destroying", ""
         workdir.save_record(record)
         again = f"run `stackctl down {stack.loaded.doc.display}` again to finish destroying"
-        try:
+        with _settling(stack, record, "`stackctl down`", "", again, "the stack is partly destroyed"):
             tf = runner(stack, root, opts)
             tf.init()
             started = time.monotonic()
@@ -448,15 +456,6 @@ def down(stack: Stack, console: Console, opts: Options) -> None:
                 raise StackctlError("destroy finished but these are still there:\n"
                                     + "\n".join(f"  {x}" for x in left),
                                     f"stop them by hand; the workdir {workdir.root} is kept for inspection")
-        except (Interrupted, KeyboardInterrupt) as err:
-            _settle(stack, record, "interrupted", f"`stackctl down` was interrupted; {again}")
-            if isinstance(err, Interrupted):
-                err.hint = again
-                raise
-            raise Interrupted("stackctl down was interrupted; the stack is partly destroyed", again) from None
-        except BaseException:
-            _settle(stack, record, "failed", f"`stackctl down` failed; {again}")
-            raise
         state = forget_state(stack)
         shutil.rmtree(workdir.root)
         secret_store.forget(stack.name)
