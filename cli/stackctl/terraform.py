@@ -177,18 +177,21 @@ def live_holder(workdir: str | Path, private_dir: str | Path | None = None) -> H
 
 
 def _terraform_processes():
-    """(holder, the root it works in) for every live terraform/tofu process on this machine."""
+    """(holder, the root it works in) for every live terraform/tofu process on this machine, the
+    embedded one (`python -m stackctl.embedded_terraform`) included."""
     if not os.path.isdir("/proc"):  # not Linux: nothing to look at (the pid file still names our runs)
         return
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
-            name = os.path.basename(argv[0].decode(errors="replace"))
-            if name not in ("terraform", "tofu"):
+            argv = [a.decode(errors="replace") for a in Path(entry.path, "cmdline").read_bytes().split(b"\0") if a]
+            if argv and os.path.basename(argv[0]) in ("terraform", "tofu"):
+                args = argv[1:]
+            elif embedded_terraform.MODULE in argv:
+                args = argv[argv.index(embedded_terraform.MODULE) + 1:]
+            else:
                 continue
-            args = [a.decode(errors="replace") for a in argv[1:] if a]
             cwd = os.readlink(Path(entry.path, "cwd"))
         except OSError:
             continue

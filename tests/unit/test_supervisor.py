@@ -331,3 +331,17 @@ def test_every_component_gets_a_tmpdir_of_its_own_and_private_tmp_a_tmp_of_its_o
     assert oct((spec.run_dir / "tmp").stat().st_mode & 0o777) == "0o700"
     stop(spec, lambda _m: None)
     assert sorted(p.name for p in (spec.run_dir / "tmp").iterdir()) == [marker]  # its links into /tmp are gone
+
+
+def test_unix_sockets_get_a_parent_short_enough_for_their_path(make_spec, tmp_path):
+    """A socket path has 108 bytes: a server's private socket dir goes under its tmp dir when that fits,
+    else under /tmp (postgres' bootstrap and redis' socket failed with 'path too long' in deep homes)."""
+    short = Spec.parse({**make_spec().raw, "run_dir": "/srv/s/run/db"})
+    assert short.socket_parent == "/srv/s/run/db/tmp"
+    deep = Spec.parse({**make_spec().raw, "run_dir": "/home/someone/" + "d" * 60 + "/run/db"})
+    assert deep.socket_parent == "/tmp"
+    env_file = tmp_path / "env.json"
+    spec = make_spec(f"env_file={env_file}")
+    start(spec, lambda _m: None)
+    assert json.loads(env_file.read_text())["env"]["STACKCTL_SOCKET_DIR"] == spec.socket_parent
+    stop(spec, lambda _m: None)

@@ -33,6 +33,7 @@ from .envs import ensure_env
 
 PID_FILE = "pid"
 SPEC_FILE = "spec.json"
+SOCKET_PARENT_MAX = 64  # + "/stackctl-pg-XXXXXXXX/.s.PGSQL.65535" stays under a socket path's 108 bytes
 PROGRESS_FILE = "progress"  # the step a start or stop is at, for stackctl's live view (see read_progress)
 LOCK_FILE = ".supervisor.lock"
 LOG_TAIL_LINES = 30
@@ -114,6 +115,13 @@ class Spec:
     def tmp_dir(self) -> Path:
         """Every component's TMPDIR: a stack keeps nothing outside its own directories."""
         return self.run_dir / "tmp"
+
+    @property
+    def socket_parent(self) -> str:
+        """Where a server makes the private directory of a unix socket (STACKCTL_SOCKET_DIR): its tmp dir,
+        unless that path is too long for a socket's (108 bytes with the directory and file names under it);
+        then the system's /tmp, where a 0700 directory of its own holds the socket while it is needed."""
+        return str(self.tmp_dir) if len(str(self.tmp_dir)) <= SOCKET_PARENT_MAX else "/tmp"
 
 
 # --- process bookkeeping -----------------------------------------------------------------------
@@ -291,6 +299,7 @@ def _child_env(spec: Spec, env_dir: Path | None) -> dict[str, str]:
         env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
     env.pop("PYTHONHOME", None)
     env["TMPDIR"] = str(spec.tmp_dir)  # its temp files stay with its data, private
+    env["STACKCTL_SOCKET_DIR"] = spec.socket_parent
     env.update({k: _substitute(v, env_dir, spec) for k, v in spec.env.items()})
     return env
 

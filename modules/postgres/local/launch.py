@@ -63,7 +63,8 @@ def initdb(bin_dir: Path, data: Path) -> None:
 
 def bootstrap(bin_dir: Path, data: Path, port: int, role: str, db: str, password: str) -> None:
     """Role and database through a private unix socket, before TCP is ever open."""
-    sock_dir = tempfile.mkdtemp(prefix="stackctl-pg-")  # short: socket paths are limited to ~107 bytes
+    # a parent short enough for a socket path (108 bytes): the supervisor picks it
+    sock_dir = tempfile.mkdtemp(prefix="stackctl-pg-", dir=os.environ.get("STACKCTL_SOCKET_DIR"))
     server = subprocess.Popen([str(bin_dir / "postgres"), "-D", str(data), "-p", str(port),
                                "-c", "listen_addresses=", "-c", f"unix_socket_directories={sock_dir}"])
     try:

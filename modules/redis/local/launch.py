@@ -136,7 +136,8 @@ def main() -> int:
     server = redis_server()
     args.data.mkdir(parents=True, exist_ok=True)
     os.chmod(args.data, 0o700)  # the RDB snapshots hold every value the stack stored
-    sock_dir = Path(tempfile.mkdtemp(prefix="stackctl-redis-"))  # short: socket paths are limited to ~107 bytes
+    # a parent short enough for a socket path (108 bytes): the supervisor picks it
+    sock_dir = Path(tempfile.mkdtemp(prefix="stackctl-redis-", dir=os.environ.get("STACKCTL_SOCKET_DIR")))
     socket = sock_dir / "redis.sock"
     try:
         write_config(args.conf, args.data.resolve(), socket, password)
