@@ -70,3 +70,12 @@ def tighten(root: Path) -> int:
                 os.chmod(entry, st.st_mode & 0o700)
                 changed += 1
     return changed
+
+
+SOCKET_PARENT_MAX = 64  # + a socket dir and name ("/stackctl-pg-XXXXXXXX/.s.PGSQL.65535") under 108 bytes
+
+
+def socket_parent(private: str | Path) -> str:
+    """Where unix sockets go: a private dir, unless its path is too long for a socket's (108 bytes, with the
+    names under it); then the system's /tmp, in a 0700 dir (or a random name) of their own while needed."""
+    return str(private) if len(str(private)) <= SOCKET_PARENT_MAX else "/tmp"

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackctl import embedded_terraform
+from stackctl import embedded_terraform, paths
 from stackctl.errors import InputError, Interrupted, LockError, TerraformError, ToolMissingError
 
 Event = dict[str, Any]
@@ -319,6 +319,8 @@ class Terraform:
         self.env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
         self.env.update(env or {})
         self.env["TMPDIR"] = str(self.tmp_dir)  # what Terraform or a provisioner puts in temp stays private
+        # providers (go-plugin) talk over a unix socket made in TMPDIR: a deep workdir makes its path too long
+        self.env["PLUGIN_UNIX_SOCKET_DIR"] = paths.socket_parent(self.tmp_dir)
         config = cli_config(self.workdir, mirror_dir)
         if config:
             self.env["TF_CLI_CONFIG_FILE"] = str(config)

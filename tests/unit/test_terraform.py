@@ -18,7 +18,7 @@ from rich.console import Console
 from stackctl import embedded_terraform
 from stackctl.errors import InputError, Interrupted, LockError, TerraformError, ToolMissingError
 from stackctl.progress import ApplyView, print_plan
-from stackctl.terraform import CLI_CONFIG_NAME, Terraform, cli_config, find_binary
+from stackctl.terraform import CLI_CONFIG_NAME, Terraform, cli_config, discard_plan, find_binary
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tf"
 TF_BIN = shutil.which("terraform") or shutil.which("tofu")
@@ -401,3 +401,20 @@ def test_plans_an_older_version_left_in_the_system_temp_dir_go_once_an_hour_old(
     (tmp_path / "unrelated").mkdir()
     assert clean_legacy_plans() == [old]
     assert not old.exists() and fresh.exists() and (tmp_path / "unrelated").exists() and not other.exists()
+
+
+@pytest.mark.skipif(
+    not Path("/opt/tf-plugins/registry.terraform.io/hashicorp/aws").is_dir(),
+    reason="needs the local provider mirror",
+)
+def test_a_provider_starts_from_a_workdir_too_deep_for_a_socket_in_its_tmp(tmp_path):
+    """Providers talk to Terraform over a unix socket made in TMPDIR (the stack's private tmp dir); in a
+    deep workdir that path passes a socket's 108 bytes and the provider cannot start (seen in CI)."""
+    deep = tmp_path / ("d" * 90)
+    deep.mkdir()
+    root = make_root("mirror_aws", deep)
+    tf = Terraform(root, TF_BIN, mirror_dir="/opt/tf-plugins")
+    assert len(str(tf.tmp_dir)) > 108 - len("/plugin1234567890")
+    assert tf.env["PLUGIN_UNIX_SOCKET_DIR"] == "/tmp"
+    tf.init()
+    discard_plan(tf.plan().path)  # plan loads the aws provider's schema: the provider must start

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..paths import socket_parent
 from .envs import ensure_env
 
 PID_FILE = "pid"
 SPEC_FILE = "spec.json"
-SOCKET_PARENT_MAX = 64  # + "/stackctl-pg-XXXXXXXX/.s.PGSQL.65535" stays under a socket path's 108 bytes
 PROGRESS_FILE = "progress"  # the step a start or stop is at, for stackctl's live view (see read_progress)
 LOCK_FILE = ".supervisor.lock"
 LOG_TAIL_LINES = 30
@@ -118,10 +118,8 @@ class Spec:
 
     @property
     def socket_parent(self) -> str:
-        """Where a server makes the private directory of a unix socket (STACKCTL_SOCKET_DIR): its tmp dir,
-        unless that path is too long for a socket's (108 bytes with the directory and file names under it);
-        then the system's /tmp, where a 0700 directory of its own holds the socket while it is needed."""
-        return str(self.tmp_dir) if len(str(self.tmp_dir)) <= SOCKET_PARENT_MAX else "/tmp"
+        """Where a server makes the private directory of a unix socket (STACKCTL_SOCKET_DIR)."""
+        return socket_parent(self.tmp_dir)
 
 
 # --- process bookkeeping -----------------------------------------------------------------------
