@@ -111,7 +111,9 @@ class ApplyView:
     def _print_steps(self) -> None:
         """Plain mode: a line when a component's step changes (not for each second of a wait)."""
         for row in self.rows.values():
-            step = self._detail(row) if self.progress is not None else ""
+            if self.progress is None or row.state in FINAL or row.state == WAITING:
+                continue  # a finished row's state line says it all; its last output would repeat it
+            step = self._detail(row)
             key = _ELAPSED.split(step)[0]
             if step and key != row.printed_step:
                 row.printed_step = key

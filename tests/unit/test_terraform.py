@@ -381,7 +381,11 @@ def test_the_view_shows_the_targets_own_progress_not_terraforms_suppressed_outpu
         view.on_event(suppressed)
         steps["alpha"] = "healthy after 4.2s (pid 7)"
         view.on_event(suppressed)
+        view.on_event(event("provision_progress", provisioner="local-exec", output="alpha: healthy after 4.2s"))
+        view.on_event(event("apply_complete", action="create"))
+        view.on_event(event("provision_progress", provisioner="local-exec", output="alpha: stopped"))
     lines = console.export_text().splitlines()
+    assert not [ln for ln in lines if "alpha: " in ln], lines  # once done, its last output is not a new step
     waiting = [ln for ln in lines if "waiting for" in ln]
     assert waiting == ["alpha  waiting for http http://127.0.0.1:1/health: 3s (pid 7)"]
     assert "alpha  healthy after 4.2s (pid 7)" in lines and not any("suppressed" in ln for ln in lines)
