@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import paths
-from .errors import InputError, LockError
+from .errors import InputError, LockError, short
 
 RESERVE_FILE = ".reserve"
 RESERVE_BYTES = 8 * 2**20
@@ -62,6 +62,7 @@ class Workdir:
     def __init__(self, name: str, root: Path | None = None):
         self.name = name
         self.root = root or paths.stack_workdir(name)
+        self.notes: list[str] = []  # what taking the lock settled after a killed run (see recover)
 
     @property
     def tf_dir(self) -> Path:
@@ -116,7 +117,7 @@ class Workdir:
                 raise TypeError("not a JSON object")
             return StackRecord(**data)
         except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise RecordError(self.record_path, _short(str(err))) from None
+            raise RecordError(self.record_path, short(str(err), 120)) from None
 
     def set_aside_record(self) -> Path:
         """Move an unreadable record out of the way (kept for inspection) so a new one can be written."""
@@ -160,9 +161,6 @@ class Workdir:
             yield
         finally:
             os.close(fd)  # closing releases the flock, also when the process dies
-
-
-    notes: list[str] = []
 
     def recover(self) -> list[str]:
         """With the lock held, settle what a killed or interrupted run left: remove its saved plans and
@@ -210,10 +208,6 @@ class Workdir:
             return True
         finally:
             os.close(fd)
-
-
-def _short(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def all_workdirs() -> list[Workdir]:
