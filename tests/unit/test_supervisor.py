@@ -111,6 +111,7 @@ def test_start_is_idempotent_and_stop_frees_the_port(make_spec):
     status = process_status(spec.run_dir)
     assert status["state"] == "running" and port_open(spec.ports[0])
     assert read_progress(spec.run_dir).startswith("healthy after ")  # the step, for stackctl's live view
+    assert read_progress(spec.run_dir, since=time.time() + 60) is None  # a step older than the run: not shown
     assert (spec.run_dir / "pid").read_text().split()[0] == str(status["pid"])
     assert json.loads((spec.run_dir / "spec.json").read_text())["argv"] == spec.argv
     assert "server starting" in spec.log_file.read_text()

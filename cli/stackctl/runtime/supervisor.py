@@ -374,9 +374,13 @@ class _Progress:
             pass  # a view's nicety: never a reason for a start or stop to fail
 
 
-def read_progress(run_dir: str | Path) -> str | None:
+def read_progress(run_dir: str | Path, since: float = 0.0) -> str | None:
+    """The step a start or stop is at, if one was written after `since` (what an earlier run left is not)."""
+    path = Path(run_dir) / PROGRESS_FILE
     try:
-        return (Path(run_dir) / PROGRESS_FILE).read_text().strip() or None
+        if path.stat().st_mtime < since:
+            return None
+        return path.read_text().strip() or None
     except OSError:
         return None
 

@@ -107,15 +107,9 @@ class LocalTarget(Target):
                 and process_status(stack.workdir.run_dir(inst))["state"] != "running"]
 
     def progress(self, stack: Stack, instance: str, since: float) -> str | None:
-        from ..runtime.supervisor import PROGRESS_FILE, read_progress
+        from ..runtime.supervisor import read_progress
 
-        run_dir = stack.workdir.run_dir(instance)
-        try:
-            if (run_dir / PROGRESS_FILE).stat().st_mtime < since:
-                return None  # what an earlier run left
-        except OSError:
-            return None
-        return read_progress(run_dir)
+        return read_progress(stack.workdir.run_dir(instance), since)
 
     def sweep(self, stack: Stack, say) -> None:
         from ..runtime.supervisor import SupervisorError, stop_recorded
