@@ -444,12 +444,13 @@ def down(stack: Stack, console: Console, opts: Options) -> None:
         workdir.save_record(record)
         again = f"run `stackctl down {stack.loaded.doc.display}` again to finish destroying"
         with _settling(stack, record, "`stackctl down`", "", again, "the stack is partly destroyed"):
-            tf = runner(stack, root, opts)
-            tf.init()
             started = time.monotonic()
-            with ApplyView(console, list(reversed(stack.wiring.order)), "down",
-                           progress=_progress(stack)) as view:
-                tf.destroy(view.on_event)
+            with stack.target.stopping(stack):  # alongside init and destroy, not after them
+                tf = runner(stack, root, opts)
+                tf.init()
+                with ApplyView(console, list(reversed(stack.wiring.order)), "down",
+                               progress=_progress(stack)) as view:
+                    tf.destroy(view.on_event)
             stack.target.sweep(stack, console.print)
             left = stack.target.leftovers(stack)
             if left:

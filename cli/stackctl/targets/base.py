@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,10 @@ class Target:
     def progress(self, stack: Stack, instance: str, since: float) -> str | None:
         """The step an instance's start or stop is at, if the target reports one written after `since`."""
         return None
+
+    def stopping(self, stack: Stack) -> contextlib.AbstractContextManager:
+        """During `down`, around init and destroy: stop what the target can stop all at once."""
+        return contextlib.nullcontext()
 
     def sweep(self, stack: Stack, say) -> None:
         """After destroy: remove what Terraform could not know it still had (e.g. interrupted starts)."""

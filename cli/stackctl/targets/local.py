@@ -6,12 +6,14 @@ Each module gets a `runtime` object (interpreter, run dir, log file, requirement
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import shutil
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +112,27 @@ class LocalTarget(Target):
         from ..runtime.supervisor import read_progress
 
         return read_progress(stack.workdir.run_dir(instance), since)
+
+    @contextlib.contextmanager
+    def stopping(self, stack: Stack) -> Iterator[None]:
+        """Stop every component at once while Terraform destroys them.
+
+        `down` removes the workdir, data included, so the order destroy follows (dependents first)
+        protects nothing here; it only makes down as slow as the sum of the stops along the longest
+        chain. Each server still gets its own stop signal. Destroy's stop provisioners wait on the
+        same run-dir lock and then find the server stopped; one that failed to stop fails there.
+        """
+        from ..runtime.supervisor import SupervisorError, stop_recorded
+
+        def stop(inst: str) -> None:
+            with contextlib.suppress(SupervisorError, OSError):  # destroy's own stop reports it
+                stop_recorded(stack.workdir.run_dir(inst), say=lambda _line: None)
+
+        instances = _deployed(stack)
+        with ThreadPoolExecutor(max_workers=max(1, len(instances))) as pool:
+            for inst in instances:
+                pool.submit(stop, inst)
+            yield
 
     def sweep(self, stack: Stack, say) -> None:
         from ..runtime.supervisor import SupervisorError, stop_recorded
