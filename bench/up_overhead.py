@@ -190,6 +190,52 @@ def _open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def measure(manifest: str, rounds: int = 3, cold: bool = False) -> dict[str, float]:
+    """Medians of each timing over `rounds`, in seconds, plus the ratios stackctl / baseline."""
+    home = Path(tempfile.mkdtemp(prefix="stackctl-bench-"))
+    os.environ["STACKCTL_HOME"] = str(home)  # isolated stacks; envs stay in the shared cache
+    capture, keep = home / "capture", home / "keep"
+    capture.mkdir(mode=0o700)
+    try:
+        print(f"warming up: first `stackctl up` of {manifest} (builds environments if needed)")
+        os.environ["STACKCTL_CAPTURE_DIR"] = str(capture)
+        stackctl("up", manifest, "--yes", "--no-smoke")
+        del os.environ["STACKCTL_CAPTURE_DIR"]
+        comps = capture_components(manifest, capture, keep)
+        ports = [int(p) for c in comps for p in c["spec"].get("ports", [])]
+        stackctl("down", manifest, "--yes")
+
+        times: dict[str, list[float]] = {"stackctl up": [], "baseline up": [], "stackctl down": [],
+                                         "baseline down": []}
+        shared_envs = os.environ.get("STACKCTL_ENVS_DIR")
+        for i in range(rounds):
+            if cold:
+                os.environ["STACKCTL_ENVS_DIR"] = str(home / f"envs-stackctl-{i}")
+            times["stackctl up"].append(stackctl("up", manifest, "--yes", "--no-smoke"))
+            times["stackctl down"].append(stackctl("down", manifest, "--yes"))
+            if shared_envs:
+                os.environ["STACKCTL_ENVS_DIR"] = shared_envs
+            cold_envs = home / f"envs-baseline-{i}" if cold else None
+            took, procs = baseline_up(comps, home / f"baseline-{i}", keep, cold_envs)
+            times["baseline up"].append(took)
+            times["baseline down"].append(baseline_down(procs, ports))
+            print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)  # captured environments hold secrets
+        os.environ.pop("STACKCTL_HOME", None)
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\n{len(comps)} components, {rounds} {'cold' if cold else 'warm'} rounds, medians:")
+    for k, v in med.items():
+        print(f"  {k:14s} {v:7.2f}s")
+    for what in ("up", "down"):
+        med[f"ratio {what}"] = med[f"stackctl {what}"] / med[f"baseline {what}"]
+        med[f"overhead {what}"] = med[f"stackctl {what}"] - med[f"baseline {what}"]
+        print(f"ratio {what:4s} (stackctl / baseline): {med[f'ratio {what}']:.2f}x "
+              f"(+{med[f'overhead {what}']:.2f}s)")
+    return med
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("manifest", nargs="?", default=str(REPO / "stacks" / "local.yaml"))
@@ -198,43 +244,7 @@ def main() -> None:
                         help="every round builds all environments anew, for stackctl and by hand for the baseline "
                              "(uv's download cache stays warm for both)")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="stackctl-bench-"))
-    os.environ["STACKCTL_HOME"] = str(home)  # isolated stacks; envs stay in the shared cache
-    capture, keep = home / "capture", home / "keep"
-    capture.mkdir(mode=0o700)
-    try:
-        print(f"warming up: first `stackctl up` of {args.manifest} (builds environments if needed)")
-        os.environ["STACKCTL_CAPTURE_DIR"] = str(capture)
-        stackctl("up", args.manifest, "--yes", "--no-smoke")
-        del os.environ["STACKCTL_CAPTURE_DIR"]
-        comps = capture_components(args.manifest, capture, keep)
-        ports = [int(p) for c in comps for p in c["spec"].get("ports", [])]
-        stackctl("down", args.manifest, "--yes")
-
-        times: dict[str, list[float]] = {"stackctl up": [], "baseline up": [], "stackctl down": [],
-                                         "baseline down": []}
-        shared_envs = os.environ.get("STACKCTL_ENVS_DIR")
-        for i in range(args.rounds):
-            if args.cold:
-                os.environ["STACKCTL_ENVS_DIR"] = str(home / f"envs-stackctl-{i}")
-            times["stackctl up"].append(stackctl("up", args.manifest, "--yes", "--no-smoke"))
-            times["stackctl down"].append(stackctl("down", args.manifest, "--yes"))
-            if shared_envs:
-                os.environ["STACKCTL_ENVS_DIR"] = shared_envs
-            cold_envs = home / f"envs-baseline-{i}" if args.cold else None
-            took, procs = baseline_up(comps, home / f"baseline-{i}", keep, cold_envs)
-            times["baseline up"].append(took)
-            times["baseline down"].append(baseline_down(procs, ports))
-            print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
-    finally:
-        shutil.rmtree(home, ignore_errors=True)  # captured environments hold secrets
-
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"\n{len(comps)} components, {args.rounds} {'cold' if args.cold else 'warm'} rounds, medians:")
-    for k, v in med.items():
-        print(f"  {k:14s} {v:7.2f}s")
-    print(f"ratio up   (stackctl / baseline): {med['stackctl up'] / med['baseline up']:.2f}x")
-    print(f"ratio down (stackctl / baseline): {med['stackctl down'] / med['baseline down']:.2f}x")
+    measure(args.manifest, args.rounds, args.cold)
 
 
 if __name__ == "__main__":
