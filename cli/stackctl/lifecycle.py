@@ -162,25 +162,11 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
         drifted = stack.target.drifted(stack)
         if drifted:
             console.print(f"  drift: {', '.join(drifted)} stopped outside stackctl; restarting")
-        result = tf.plan(replace=stack.target.replace_addresses(drifted))
-        print_plan(console, result)
-        if not result.has_changes:
-            terraform.discard_plan(result.path)
+        replace = stack.target.replace_addresses(drifted)
+        if opts.yes:
+            _apply_in_one_run(stack, record, console, tf, replace)
         else:
-            try:
-                _confirm(opts, f"apply these changes to stack {stack.name}")
-            except InputError:
-                terraform.discard_plan(result.path)
-                raise
-            record.state, record.note = "applying", ""
-            stack.outputs_read = None
-            stack.workdir.save_record(record)
-            display = stack.loaded.doc.display
-            finish = f"run `stackctl up {display}` to finish, or `stackctl down {display}` to roll back"
-            with _settling(stack, record, "`stackctl up`", " while applying", finish, "the stack may be partly up"):
-                with ApplyView(console, list(stack.wiring.order), "up", progress=_progress(stack)) as view:
-                    tf.notify = view.notice
-                    tf.apply(result.path, view.on_event)
+            _plan_confirm_apply(stack, record, console, opts, tf, replace)
         record.state, record.note = "up", ""
         stack.applied(record)
         stack.workdir.save_record(record)
@@ -190,6 +176,97 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
             return test(stack, console, opts, junit)
         finally:  # smoke tests passed or not: where to go next
             print_endpoints(stack, console, endpoints(stack, opts))
+
+
+def _finish_hint(stack: Stack) -> str:
+    display = stack.loaded.doc.display
+    return f"run `stackctl up {display}` to finish, or `stackctl down {display}` to roll back"
+
+
+def _plan_confirm_apply(stack: Stack, record, console: Console, opts: Options, tf: terraform.Terraform,
+                        replace: list[str]) -> None:
+    """Where a person confirms: `plan -out`, the summary, the question, then `apply` of that very plan."""
+    result = tf.plan(replace=replace)
+    print_plan(console, result)
+    if not result.has_changes:
+        terraform.discard_plan(result.path)
+        return
+    try:
+        _confirm(opts, f"apply these changes to stack {stack.name}")
+    except InputError:
+        terraform.discard_plan(result.path)
+        raise
+    record.state, record.note = "applying", ""
+    stack.outputs_read = None
+    stack.workdir.save_record(record)
+    with _settling(stack, record, "`stackctl up`", " while applying", _finish_hint(stack),
+                   "the stack may be partly up"):
+        with ApplyView(console, list(stack.wiring.order), "up", progress=_progress(stack)) as view:
+            tf.notify = view.notice
+            tf.apply(result.path, view.on_event)
+
+
+def _apply_in_one_run(stack: Stack, record, console: Console, tf: terraform.Terraform, replace: list[str]) -> None:
+    """With --yes: one `terraform apply -json -auto-approve` instead of `plan -out`, `show -json` and
+    `apply PLAN` (three loads of the providers' schemas become one). Its plan half's events print the
+    same summary as `plan`, and the live view opens only once that plan changes something: a stack
+    that is up prints "No changes" and nothing more.
+
+    The record says applying for the whole run (a run killed at any point then reads as interrupted);
+    when the run ends, fails or is stopped before it changed anything, the record is put back as it was.
+    """
+    before = record.state, record.note
+    _settle(stack, record, "applying", "")
+    planned = terraform.PlannedChanges()
+    view = ApplyView(console, list(stack.wiring.order), "up", progress=_progress(stack))
+    tf.notify = view.notice
+    held: list[dict[str, Any]] = []  # the plan half's events, for the view once it opens
+    changing = False
+    with contextlib.ExitStack() as shown:
+        def plan_done() -> None:
+            nonlocal changing
+            result = planned.result()
+            print_plan(console, result)
+            if result.has_changes:
+                changing = True
+                stack.outputs_read = None
+                shown.enter_context(view)
+                for event in held:
+                    view.on_event(event)
+
+        def on_event(event: dict[str, Any]) -> None:
+            if not planned.ended:
+                of_plan = planned.feed(event)
+                if of_plan:
+                    held.append(event)
+                if not planned.ended:
+                    return
+                plan_done()
+                if of_plan:
+                    return
+            if changing:
+                view.on_event(event)
+
+        try:
+            with _settling(stack, record, "`stackctl up`", " while applying", _finish_hint(stack),
+                           "the stack may be partly up"):
+                tf.apply(None, on_event, replace=replace)
+                if planned.summarized and not planned.ended:
+                    planned.ended = True
+                    plan_done()
+        except Interrupted as err:
+            if changing:
+                raise
+            _settle(stack, record, *before)
+            raise Interrupted("`stackctl up` was interrupted while Terraform planned; nothing was changed",
+                              f"run `stackctl up {stack.loaded.doc.display}` again") from err
+        except BaseException as err:
+            if changing:
+                raise
+            _settle(stack, record, *before)
+            if isinstance(err, TerraformError):
+                err.hint = "fix the error above and run `stackctl up` again (nothing was changed)"
+            raise
 
 
 def _settle(stack: Stack, record, state: str, note: str) -> None:

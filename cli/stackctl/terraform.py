@@ -270,7 +270,7 @@ def change_kind(actions: Iterable[str]) -> str:
 
 @dataclass
 class PlanResult:
-    path: Path
+    path: Path | None  # the saved plan; None for the plan half of a single `apply` (PlannedChanges)
     changes: list[tuple[str, tuple[str, ...]]]  # (address, actions), no-op and read left out
     has_changes: bool  # Terraform's verdict (-detailed-exitcode): output-only changes count too
 
@@ -282,6 +282,55 @@ class PlanResult:
             "change": kinds.count("update"),
             "destroy": sum(k in ("delete", "replace") for k in kinds),
         }
+
+
+# planned_change's action -> the actions `show -json` gives the same change (read and no-op left out)
+_PLANNED_ACTIONS = {"create": ("create",), "update": ("update",), "delete": ("delete",),
+                    "replace": ("delete", "create"), "remove": ("forget",)}
+
+
+class PlannedChanges:
+    """The plan half of one `apply -json -auto-approve` run, read from its events as they arrive.
+
+    Terraform's machine-readable UI gives, before it changes anything: a planned_change per resource,
+    a change_summary of operation "plan", then (when the root has outputs) an outputs event with each
+    output's planned action. `feed` every event in order; once `ended` (the first event after those),
+    `result()` is the PlanResult that `plan` + `show -json` would have given.
+    """
+
+    def __init__(self) -> None:
+        self.changes: list[tuple[str, tuple[str, ...]]] = []
+        self.counts: dict[str, Any] | None = None  # change_summary's own counts (add, change, remove, import)
+        self.outputs_change = False
+        self.ended = False
+
+    def feed(self, event: Event) -> bool:
+        """Take one event; True when it belongs to the plan half."""
+        if self.ended:
+            return False
+        kind = event.get("type")
+        if self.counts is None:
+            change = event.get("change") or {}
+            actions = _PLANNED_ACTIONS.get(change.get("action")) if kind == "planned_change" else None
+            if actions:
+                self.changes.append(((change.get("resource") or {}).get("addr", ""), actions))
+            elif kind == "change_summary" and (event.get("changes") or {}).get("operation") == "plan":
+                self.counts = event["changes"]
+            return True
+        self.ended = True
+        if kind == "outputs":  # the plan's: each output's action (the apply's outputs carry values)
+            self.outputs_change = any(o.get("action", "noop") != "noop" for o in (event.get("outputs") or {}).values())
+            return True
+        return False
+
+    @property
+    def summarized(self) -> bool:
+        """Terraform said what it plans (its change_summary arrived): the plan half did not fail."""
+        return self.counts is not None
+
+    def result(self) -> PlanResult:
+        imports = bool((self.counts or {}).get("import"))
+        return PlanResult(None, self.changes, bool(self.changes) or self.outputs_change or imports)
 
 
 @dataclass
@@ -371,12 +420,23 @@ class Terraform:
         ]
         return PlanResult(plan_path, changes, run.returncode == 2 or bool(changes))
 
-    def apply(self, plan_path: str | Path, on_event: EventHandler | None = None) -> None:
-        args = ["apply", "-json", "-input=false", "-no-color", "-lock-timeout=0s", str(plan_path)]
+    def apply(self, plan_path: str | Path | None, on_event: EventHandler | None = None,
+              replace: Iterable[str] = ()) -> None:
+        """Apply a saved plan; with None, plan and apply in one run (`-auto-approve`: for when nobody
+        confirms), whose plan half comes first in the events (read it with PlannedChanges)."""
+        args = ["apply", "-json", "-input=false", "-no-color", "-lock-timeout=0s"]
+        replace = list(replace)
+        if plan_path is None:
+            args += ["-auto-approve", *(f"-replace={addr}" for addr in replace)]
+        elif replace:
+            raise ValueError("a saved plan already holds its -replace addresses")
+        else:
+            args.append(str(plan_path))
         try:
             run = self._run(args, stream=True, on_event=on_event)
         finally:
-            discard_plan(plan_path)  # stale once applied (even partly), and it holds secrets
+            if plan_path is not None:
+                discard_plan(plan_path)  # stale once applied (even partly), and it holds secrets
         if run.returncode:
             raise self._failed(
                 run, "fix the error above and run `stackctl up` again (what was created is kept)"

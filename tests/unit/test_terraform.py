@@ -18,7 +18,7 @@ from rich.console import Console
 from stackctl import embedded_terraform
 from stackctl.errors import InputError, Interrupted, LockError, TerraformError, ToolMissingError
 from stackctl.progress import ApplyView, print_plan
-from stackctl.terraform import CLI_CONFIG_NAME, Terraform, cli_config, discard_plan, find_binary
+from stackctl.terraform import CLI_CONFIG_NAME, PlannedChanges, Terraform, cli_config, discard_plan, find_binary
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tf"
 TF_BIN = shutil.which("terraform") or shutil.which("tofu")
@@ -121,6 +121,45 @@ def test_apply_events_drive_the_plain_view(two):
         two.destroy(view.on_event)
     assert [line.split()[:2] for line in console.export_text().splitlines()].count(["beta", "destroyed"]) == 1
     assert two.state_list() == []
+
+
+def test_one_apply_run_reads_the_same_plan_from_its_events_as_plan_gives(two):
+    """`apply -auto-approve` without a saved plan (`up --yes`): the plan half of its events gives the
+    PlanResult that `plan` + `show -json` give, for creates, no change, a replace and an output-only change."""
+    def single(**kwargs) -> tuple[PlannedChanges, list[dict]]:
+        planned, events = PlannedChanges(), []
+        two.apply(None, lambda e: (events.append(e), planned.feed(e)), **kwargs)
+        return planned, events
+
+    def planned_by_plan(**kwargs):
+        result = two.plan(**kwargs)
+        discard_plan(result.path)
+        return result
+
+    alpha = "module.alpha.terraform_data.this"
+    cases = [({}, {}), ({}, {}), ({"replace": [alpha]}, {"replace": [alpha]})]
+    for plan_args, apply_args in cases:
+        expected = planned_by_plan(**plan_args)
+        planned, events = single(**apply_args)
+        got = planned.result()
+        assert planned.ended and got.path is None
+        assert sorted(got.changes) == sorted(expected.changes) and got.has_changes == expected.has_changes
+        assert got.summary == expected.summary
+        counts = planned.counts
+        assert (counts["add"], counts["change"], counts["remove"]) == tuple(got.summary.values())
+        summary = next(i for i, e in enumerate(events) if e["type"] == "change_summary")
+        assert all(e["type"] not in ("apply_start", "apply_complete") for e in events[:summary])  # plan first
+        assert "tok-9f8e7d" not in json.dumps(events)
+    assert [e for e in events if e["type"] == "planned_change"][0]["change"]["action"] == "replace"
+
+    two.env["TF_VAR_token"] = "tok-9f8e7d-v2"  # only the (sensitive) output changes
+    expected = planned_by_plan()
+    planned, _events = single()
+    assert expected.has_changes and expected.changes == []
+    assert planned.result().has_changes and planned.result().changes == []
+    assert not planned_by_plan().has_changes
+    with pytest.raises(ValueError, match="saved plan"):
+        two.apply("some-plan", replace=[alpha])
 
 
 def test_outputs_with_a_sensitive_one(two):
