@@ -20,8 +20,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from . import paths, smoke, terraform
 from . import secrets as secret_store
-from . import smoke, terraform
 from .backends import forget_state
 from .errors import InputError, Interrupted, SmokeFailed, StackctlError, TerraformError
 from .progress import ApplyView, print_plan
@@ -53,7 +53,8 @@ def runner(stack: Stack, rendered_root: Path, opts: Options) -> terraform.Terraf
     record = stack.workdir.load_record()
     mirror = os.environ.get("STACKCTL_PROVIDER_MIRROR") or (record.provider_mirror if record else None)
     return terraform.Terraform(rendered_root, find_terraform(opts), env=secret_environment(stack),
-                               redact=stack.secrets, mirror_dir=mirror, private_dir=stack.workdir.root)
+                               redact=stack.secrets, mirror_dir=mirror, private_dir=stack.workdir.root,
+                               plugin_cache=paths.plugin_cache_dir())
 
 
 def _notes(stack: Stack, console: Console) -> None:

@@ -12,6 +12,8 @@ and a provisioner may echo them.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import queue
@@ -120,6 +122,43 @@ def cli_config(workdir: str | Path, mirror_dir: str | None = None) -> Path | Non
         "}\n"
     )
     return path
+
+
+def plugin_cache_env(cache_dir: str | Path | None) -> dict[str, str]:
+    """Terraform's environment for a provider plugin cache shared by every stack (TF_PLUGIN_CACHE_DIR).
+
+    A new stack's root has no lock file yet, and then Terraform (>= 1.4) ignores the cache unless
+    plugin_cache_may_break_dependency_lock_file is on: without it, every stack would install its
+    providers anew (unpack the aws provider's 700 MB from a mirror's zip, or download it). With it,
+    init links the cached copy; the lock file then records only the local platform's h1: checksum of
+    that copy, which is what a filesystem mirror gives anyway (Terraform computes those locally), and
+    the lock file never leaves the stack's private workdir. The cache is verified when Terraform puts
+    a provider in it (registry signature, or the mirror's own copy) and is private (0700).
+    A TF_PLUGIN_CACHE_DIR of the user's own wins (empty: no cache), and then nothing is changed.
+    """
+    if not cache_dir or "TF_PLUGIN_CACHE_DIR" in os.environ:
+        return {}
+    paths.private_dir(Path(cache_dir))
+    return {"TF_PLUGIN_CACHE_DIR": str(cache_dir), "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE": "true"}
+
+
+@contextlib.contextmanager
+def _cache_lock(cache_dir: str | None, notify: Callable[[str], None]):
+    """One `init` at a time writes a shared plugin cache: Terraform's cache is not safe for concurrent
+    installs, and a half-written provider there would be linked, unverified, into the next stacks."""
+    if not cache_dir:
+        yield
+        return
+    fd = os.open(f"{cache_dir}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            notify(f"waiting for another terraform init to finish with the provider cache {cache_dir}...")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -354,7 +393,9 @@ class Terraform:
         mirror_dir: str | None = None,
         notify: Callable[[str], None] | None = None,
         private_dir: str | Path | None = None,
+        plugin_cache: str | Path | None = None,
     ):
+        """`plugin_cache`: a provider plugin cache shared with other roots (see plugin_cache_env)."""
         self.workdir = Path(workdir).resolve()
         self.command = [binary] if isinstance(binary, str) else list(binary or find_binary(None))  # argv prefix
         self.binary = self.command[0]
@@ -373,10 +414,14 @@ class Terraform:
         config = cli_config(self.workdir, mirror_dir)
         if config:
             self.env["TF_CLI_CONFIG_FILE"] = str(config)
+        cache = plugin_cache_env(plugin_cache)
+        self.env.update(cache)
+        self.plugin_cache = cache.get("TF_PLUGIN_CACHE_DIR")  # ours, None when the user's own applies
 
     # -- commands ---------------------------------------------------------------------------------
     def init(self) -> None:
-        run = self._run(["init", "-input=false", "-no-color"], stream=False)
+        with _cache_lock(self.plugin_cache, self.notify):
+            run = self._run(["init", "-input=false", "-no-color"], stream=False)
         if run.returncode:
             raise self._failed(
                 run, "check module sources and provider versions; offline, set STACKCTL_PROVIDER_MIRROR"

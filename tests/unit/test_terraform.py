@@ -374,6 +374,78 @@ def test_init_installs_providers_from_the_mirror_offline(tmp_path):
     assert (root / ".terraform/providers/registry.terraform.io/hashicorp/aws/5.100.0").is_dir()
 
 
+def packed_mirror(tmp_path: Path) -> Path:
+    """A filesystem mirror as `terraform providers mirror` writes it (zips), of a tiny provider that init
+    installs and never runs."""
+    import platform
+    import zipfile
+
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    where = tmp_path / "packed-mirror" / "registry.terraform.io" / "stackctl-test" / "dummy"
+    where.mkdir(parents=True)
+    with zipfile.ZipFile(where / f"terraform-provider-dummy_1.0.0_linux_{arch}.zip", "w") as zf:
+        zf.writestr("terraform-provider-dummy_v1.0.0", "#!/bin/sh\nexit 1\n" + "x" * 4096)
+    return where.parents[2]
+
+
+def dummy_root(parent: Path, name: str) -> Path:
+    root = parent / name
+    root.mkdir(parents=True)
+    (root / "main.tf").write_text('terraform {\n  required_providers {\n    dummy = {\n'
+                                  '      source  = "stackctl-test/dummy"\n      version = "1.0.0"\n    }\n  }\n}\n')
+    return root
+
+
+def test_stacks_share_one_plugin_cache_and_init_links_it(tmp_path, stackctl_home, monkeypatch):
+    """Three roots, one TF_PLUGIN_CACHE_DIR: the first init unpacks the provider into the cache, the
+    next ones (no lock file yet: new stacks) link that very copy; their lock files are the same."""
+    import stat
+
+    from stackctl import paths
+
+    monkeypatch.delenv("TF_PLUGIN_CACHE_DIR", raising=False)
+    mirror = packed_mirror(tmp_path)
+    cache = paths.plugin_cache_dir()
+    roots = [dummy_root(tmp_path, f"stack-{i}") for i in range(3)]
+    installed = []
+    for root in roots:
+        tf = Terraform(root, TF_BIN, mirror_dir=str(mirror), plugin_cache=cache)
+        assert tf.env["TF_PLUGIN_CACHE_DIR"] == str(cache)
+        tf.init()
+        [platform_dir] = (root / ".terraform/providers/registry.terraform.io/stackctl-test/dummy/1.0.0").iterdir()
+        assert platform_dir.is_symlink() and Path(os.readlink(platform_dir)).is_relative_to(cache), platform_dir
+        [binary] = platform_dir.iterdir()
+        installed.append(binary.resolve().stat().st_ino)
+    assert len(set(installed)) == 1  # one copy, unpacked once
+    assert len({(r / ".terraform.lock.hcl").read_text() for r in roots}) == 1
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+
+    monkeypatch.setenv("TF_PLUGIN_CACHE_DIR", "")  # the user's own setting (here: no cache) wins
+    env = Terraform(roots[0], TF_BIN, plugin_cache=cache).env
+    assert env["TF_PLUGIN_CACHE_DIR"] == "" and "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE" not in env
+
+
+def test_an_init_waits_while_another_one_writes_the_plugin_cache(tmp_path, stackctl_home, monkeypatch):
+    import fcntl
+    import threading
+
+    from stackctl import paths
+
+    monkeypatch.delenv("TF_PLUGIN_CACHE_DIR", raising=False)
+    said: list[str] = []
+    tf = Terraform(dummy_root(tmp_path, "waiting"), TF_BIN, mirror_dir=str(packed_mirror(tmp_path)),
+                   plugin_cache=paths.plugin_cache_dir(), notify=said.append)
+    with open(f"{paths.plugin_cache_dir()}.lock", "a") as held:  # as a running init holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker = threading.Thread(target=tf.init)
+        worker.start()
+        time.sleep(1.0)
+        assert worker.is_alive() and not (tf.workdir / ".terraform.lock.hcl").exists()
+        assert said and "waiting for another terraform init" in said[0]
+    worker.join(60)
+    assert not worker.is_alive() and (tf.workdir / ".terraform.lock.hcl").exists()
+
+
 def test_data_source_reads_are_not_component_progress():
     """A destroy reads data sources (e.g. an AMI lookup) before its planned changes arrive: that is no 'destroyed'."""
     def hook(kind, addr, action):
