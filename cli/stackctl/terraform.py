@@ -151,6 +151,7 @@ def _cache_lock(cache_dir: str | None, notify: Callable[[str], None]):
         return
     fd = os.open(f"{cache_dir}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
+        os.fchmod(fd, 0o600)  # like every file of stackctl's (this one holds nothing)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
