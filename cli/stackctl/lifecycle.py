@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,10 @@ def _notes(stack: Stack, console: Console) -> None:
 
 def preflight(stack: Stack, console: Console) -> list[Check]:
     """Run and print the target's checks (OK / NO / UNKNOWN, with a fix for each that is not OK)."""
-    checks = stack.target.preflight(stack)
+    return _print_checks(console, stack.target.preflight(stack))
+
+
+def _print_checks(console: Console, checks: list[Check]) -> list[Check]:
     for c in checks:
         mark = {"OK": "[green]OK[/]", "NO": "[red]NO[/]", "UNKNOWN": "[yellow]UNKNOWN[/]"}[c.status]
         fix = f" (fix: {escape(c.hint)})" if c.status != "OK" and c.hint else ""
@@ -151,15 +155,19 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
         for note in stack.loaded.notes:
             console.print(f"  note: {note}", markup=False)
         record = _resolve(stack, console)
-        require_passed(preflight(stack, console), console, opts.strict)
-        _require_owner(stack, record)
-        _retire_removed(stack, record, console, opts)
-        rendered = render(stack)
+        overlap = not _removed(stack, record) and stack.loaded.manifest.backend.kind == "local"
+        if not overlap:
+            require_passed(preflight(stack, console), console, opts.strict)
+            _require_owner(stack, record)
+            _retire_removed(stack, record, console, opts)
+        tf = runner(stack, render(stack).root, opts)
+        if overlap:
+            _preflight_during_init(stack, record, console, opts, tf)
         record.provider_mirror = os.environ.get("STACKCTL_PROVIDER_MIRROR") or record.provider_mirror
-        stack.workdir.save_record(record)
+        stack.workdir.save_record(record)  # once the checks passed: a stack they stopped is not recorded
         stack.target.prepare(stack, console)
-        tf = runner(stack, rendered.root, opts)
-        tf.init()
+        if not overlap:
+            tf.init()
         drifted = stack.target.drifted(stack)
         if drifted:
             console.print(f"  drift: {', '.join(drifted)} stopped outside stackctl; restarting")
@@ -177,6 +185,33 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
             return test(stack, console, opts, junit)
         finally:  # smoke tests passed or not: where to go next
             print_endpoints(stack, console, endpoints(stack, opts))
+
+
+def _preflight_during_init(stack: Stack, record, console: Console, opts: Options, tf: terraform.Terraform) -> None:
+    """The target's checks (boto3 calls on aws) run while `terraform init` does, and are judged first.
+
+    Only where that is safe: init of a local backend asks nothing of the target and changes nothing
+    but the rendered root's .terraform (a remote backend's init would trip over what preflight is
+    checking, e.g. a missing state bucket, and say it less clearly), and no removed component has to
+    be destroyed with the old root before rendering. Init runs to its end even when a check fails: a
+    stopped init could leave a half-written provider in the shared plugin cache. So a failed check
+    stops `up` with its own message, before any plan or apply and before the record is written, and
+    leaves a complete init that the next `up` reuses; init's own failure is raised after the checks
+    and the owner check passed.
+    """
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight")
+    checks = pool.submit(stack.target.preflight, stack)  # init keeps the main thread: Ctrl-C reaches it
+    try:
+        tf.init()
+        init_failed = None
+    except TerraformError as err:
+        init_failed = err
+    finally:
+        pool.shutdown(wait=False)  # interrupted: do not wait here for the checks' answers
+    require_passed(_print_checks(console, checks.result()), console, opts.strict)
+    _require_owner(stack, record)
+    if init_failed is not None:
+        raise init_failed
 
 
 def _finish_hint(stack: Stack) -> str:
@@ -307,14 +342,21 @@ def _require_owner(stack: Stack, record) -> None:
                          "use the credentials of the account that created the stack (AWS_PROFILE=...)")
 
 
+def _removed(stack: Stack, record) -> list[str]:
+    """Instances deployed from an older manifest that is no longer theirs, while the old root still exists."""
+    if not (stack.workdir.tf_dir / "main.tf").exists():
+        return []
+    return [i for i in record.components if i not in stack.components]
+
+
 def _retire_removed(stack: Stack, record, console: Console, opts: Options) -> None:
     """Destroy instances dropped from the manifest with the old root, while their config still exists.
 
     (Terraform runs destroy-time provisioners only from configuration: re-rendering first would
     orphan the dropped component's process.)
     """
-    removed = [i for i in record.components if i not in stack.components]
-    if not removed or not (stack.workdir.tf_dir / "main.tf").exists():
+    removed = _removed(stack, record)
+    if not removed:
         return
     console.print(f"  removing {', '.join(removed)} (no longer in the manifest)")
     tf = runner(stack, stack.workdir.tf_dir, opts)

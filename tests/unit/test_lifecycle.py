@@ -331,3 +331,59 @@ def test_up_yes_that_fails_before_changing_anything_keeps_the_record(write, fixt
     assert "nothing was changed" in caught.value.hint
     record = Workdir("life").load_record()
     assert (record.state, record.note) == ("up", "")
+
+
+def test_preflight_runs_during_init_and_a_failed_check_stops_before_any_plan(write, fixture_catalog, monkeypatch):
+    """The checks run while `terraform init` does; a NO stops `up` with its own message before any plan
+    or apply, init has finished (nothing half-written), and the next `up` goes on from there."""
+    import threading
+    import time
+
+    import pytest
+
+    from stackctl.errors import InputError
+    from stackctl.stack import load_stack
+    from stackctl.targets import Check
+    from stackctl.targets.local import LocalTarget
+    from stackctl.terraform import Terraform
+
+    lifecycle, runs, console = _in_process(monkeypatch)
+    spans: dict[str, list[float]] = {}
+    real_run = Terraform._run
+
+    def timed_run(self, args, **kwargs):
+        started = time.monotonic()
+        try:
+            return real_run(self, args, **kwargs)
+        finally:
+            spans.setdefault(args[0], [started, time.monotonic()])
+
+    def slow_no(self, stack):
+        started = time.monotonic()
+        assert threading.current_thread() is not threading.main_thread()
+        time.sleep(1.0)
+        spans["preflight"] = [started, time.monotonic()]
+        return [Check("disk space", "NO", "0.1 GiB free", "free at least 2 GiB")]
+
+    checks = LocalTarget.preflight
+    monkeypatch.setattr(Terraform, "_run", timed_run)
+    monkeypatch.setattr(LocalTarget, "preflight", slow_no)
+    path = write(STACK)
+    shown = console()
+    with pytest.raises(InputError, match="preflight failed: disk space"):
+        lifecycle.up(load_stack(path), shown, lifecycle.Options(yes=True), run_smoke=False)
+    assert "NO disk space: 0.1 GiB free (fix: free at least 2 GiB)" in shown.export_text()
+    assert set(spans) == {"init", "preflight"}  # no plan, no apply
+    assert spans["preflight"][0] < spans["init"][1] and spans["init"][0] < spans["preflight"][1]  # overlapped
+    wd = Workdir("life")
+    assert (wd.tf_dir / ".terraform" / "modules" / "modules.json").is_file()  # a whole init, not half of one
+    assert not (wd.tf_dir / "terraform.tfstate").exists()
+    assert wd.load_record() is None  # a stack its checks stopped is not recorded (`ls` does not list it)
+
+    monkeypatch.setattr(LocalTarget, "preflight", checks)
+    monkeypatch.setattr(Terraform, "_run", real_run)  # the spy of _in_process, recording into `runs`
+    runs.clear()
+    again = console()
+    lifecycle.up(load_stack(path), again, lifecycle.Options(yes=True), run_smoke=False)
+    assert "OK disk space" in again.export_text() and [r[0] for r in runs[:2]] == ["init", "apply"]
+    assert wd.load_record().state == "up"
