@@ -372,7 +372,8 @@ def outputs(stack: Stack, opts: Options) -> dict[str, dict[str, Any]]:
     if stack.outputs_read is None:
         _require_up(stack.workdir)
         tf = runner(stack, stack.workdir.tf_dir, opts)
-        raw = tf.outputs()
+        local = stack.loaded.manifest.backend.kind == "local"
+        raw = tf.outputs(stack.workdir.tf_dir / "terraform.tfstate" if local else None)
         stack.outputs_read = {inst: dict(raw[inst]["value"]) for inst in stack.components if inst in raw}
     return stack.outputs_read
 

@@ -495,8 +495,15 @@ class Terraform:
         if run.returncode:
             raise self._failed(run, "fix the error above and run `stackctl down` again")
 
-    def outputs(self) -> dict[str, dict[str, Any]]:
-        raw = json.loads(self._capture(["output", "-json", "-no-color"]) or "{}")
+    def outputs(self, state_file: str | Path | None = None) -> dict[str, dict[str, Any]]:
+        """The root's outputs, sensitive ones included. With `state_file` (a local backend's state), read
+        from that file: `output -json` is a Terraform start that checksums every installed provider
+        against the lock file (the aws one is 700 MB: seconds) to print what the state holds as is.
+        A state it cannot read that way (none yet, another format version, OpenTofu's encrypted
+        state) is left to `output -json`."""
+        raw = _state_outputs(Path(state_file)) if state_file else None
+        if raw is None:
+            raw = json.loads(self._capture(["output", "-json", "-no-color"]) or "{}")
         return {
             name: {"value": o.get("value"), "sensitive": bool(o.get("sensitive"))} for name, o in raw.items()
         }
@@ -700,6 +707,18 @@ class Terraform:
     def _failed(self, run: _Run, hint: str | None) -> TerraformError:
         diagnostics = run.diagnostics or _plain_diagnostics(run.stderr)
         return TerraformError(run.command, run.returncode, diagnostics, hint)
+
+
+def _state_outputs(path: Path) -> dict[str, Any] | None:
+    """The outputs of a state file in Terraform's format 4, as `output -json` gives them; None otherwise."""
+    try:
+        state = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    outputs = state.get("outputs") if isinstance(state, dict) and state.get("version") == 4 else None
+    if not isinstance(outputs, dict) or not all(isinstance(o, dict) and "value" in o for o in outputs.values()):
+        return None
+    return outputs
 
 
 def _private_dirs(*dirs: Path) -> None:

@@ -175,6 +175,24 @@ def test_outputs_with_a_sensitive_one(two):
     assert two.state_list() == ["module.alpha.terraform_data.this", "module.beta.terraform_data.this"]
 
 
+def test_outputs_read_from_a_local_state_file_are_those_of_output_json(two, monkeypatch, tmp_path):
+    """A local backend's state file gives the outputs without starting Terraform; any state it cannot read
+    so (none, another format, encrypted) goes to `terraform output -json`."""
+    state = two.workdir / "terraform.tfstate"
+    assert two.outputs(state) == {}  # no state yet: asked of Terraform
+    two.apply(two.plan().path)
+    expected = two.outputs()
+    runs = []
+    real = Terraform._run
+    monkeypatch.setattr(Terraform, "_run", lambda self, args, **kw: (runs.append(args[0]), real(self, args, **kw))[1])
+    assert two.outputs(state) == expected and runs == []
+    for text in ('{"version": 3, "outputs": {}}', '{"encrypted_data": "..."}', "not json"):
+        odd = tmp_path / "odd.tfstate"
+        odd.write_text(text)
+        assert two.outputs(odd) == expected
+    assert runs == ["output"] * 3
+
+
 def test_failing_provisioner_raises_with_diagnostics_and_secrets_redacted(tmp_path):
     secret = "s3cr3t-Qx7-value"
     tf = Terraform(
