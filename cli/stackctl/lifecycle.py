@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from . import paths, smoke, terraform
 from . import secrets as secret_store
-from . import smoke, terraform
 from .backends import forget_state
 from .errors import InputError, Interrupted, SmokeFailed, StackctlError, TerraformError
 from .progress import ApplyView, print_plan
@@ -53,7 +54,8 @@ def runner(stack: Stack, rendered_root: Path, opts: Options) -> terraform.Terraf
     record = stack.workdir.load_record()
     mirror = os.environ.get("STACKCTL_PROVIDER_MIRROR") or (record.provider_mirror if record else None)
     return terraform.Terraform(rendered_root, find_terraform(opts), env=secret_environment(stack),
-                               redact=stack.secrets, mirror_dir=mirror, private_dir=stack.workdir.root)
+                               redact=stack.secrets, mirror_dir=mirror, private_dir=stack.workdir.root,
+                               plugin_cache=paths.plugin_cache_dir())
 
 
 def _notes(stack: Stack, console: Console) -> None:
@@ -64,7 +66,10 @@ def _notes(stack: Stack, console: Console) -> None:
 
 def preflight(stack: Stack, console: Console) -> list[Check]:
     """Run and print the target's checks (OK / NO / UNKNOWN, with a fix for each that is not OK)."""
-    checks = stack.target.preflight(stack)
+    return _print_checks(console, stack.target.preflight(stack))
+
+
+def _print_checks(console: Console, checks: list[Check]) -> list[Check]:
     for c in checks:
         mark = {"OK": "[green]OK[/]", "NO": "[red]NO[/]", "UNKNOWN": "[yellow]UNKNOWN[/]"}[c.status]
         fix = f" (fix: {escape(c.hint)})" if c.status != "OK" and c.hint else ""
@@ -150,37 +155,27 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
         for note in stack.loaded.notes:
             console.print(f"  note: {note}", markup=False)
         record = _resolve(stack, console)
-        require_passed(preflight(stack, console), console, opts.strict)
-        _require_owner(stack, record)
-        _retire_removed(stack, record, console, opts)
-        rendered = render(stack)
+        overlap = not _removed(stack, record) and stack.loaded.manifest.backend.kind == "local"
+        if not overlap:
+            require_passed(preflight(stack, console), console, opts.strict)
+            _require_owner(stack, record)
+            _retire_removed(stack, record, console, opts)
+        tf = runner(stack, render(stack).root, opts)
+        if overlap:
+            _preflight_during_init(stack, record, console, opts, tf)
         record.provider_mirror = os.environ.get("STACKCTL_PROVIDER_MIRROR") or record.provider_mirror
-        stack.workdir.save_record(record)
+        stack.workdir.save_record(record)  # once the checks passed: a stack they stopped is not recorded
         stack.target.prepare(stack, console)
-        tf = runner(stack, rendered.root, opts)
-        tf.init()
+        if not overlap:
+            tf.init()
         drifted = stack.target.drifted(stack)
         if drifted:
             console.print(f"  drift: {', '.join(drifted)} stopped outside stackctl; restarting")
-        result = tf.plan(replace=stack.target.replace_addresses(drifted))
-        print_plan(console, result)
-        if not result.has_changes:
-            terraform.discard_plan(result.path)
+        replace = stack.target.replace_addresses(drifted)
+        if opts.yes:
+            _apply_in_one_run(stack, record, console, tf, replace)
         else:
-            try:
-                _confirm(opts, f"apply these changes to stack {stack.name}")
-            except InputError:
-                terraform.discard_plan(result.path)
-                raise
-            record.state, record.note = "applying", ""
-            stack.outputs_read = None
-            stack.workdir.save_record(record)
-            display = stack.loaded.doc.display
-            finish = f"run `stackctl up {display}` to finish, or `stackctl down {display}` to roll back"
-            with _settling(stack, record, "`stackctl up`", " while applying", finish, "the stack may be partly up"):
-                with ApplyView(console, list(stack.wiring.order), "up", progress=_progress(stack)) as view:
-                    tf.notify = view.notice
-                    tf.apply(result.path, view.on_event)
+            _plan_confirm_apply(stack, record, console, opts, tf, replace)
         record.state, record.note = "up", ""
         stack.applied(record)
         stack.workdir.save_record(record)
@@ -190,6 +185,124 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
             return test(stack, console, opts, junit)
         finally:  # smoke tests passed or not: where to go next
             print_endpoints(stack, console, endpoints(stack, opts))
+
+
+def _preflight_during_init(stack: Stack, record, console: Console, opts: Options, tf: terraform.Terraform) -> None:
+    """The target's checks (boto3 calls on aws) run while `terraform init` does, and are judged first.
+
+    Only where that is safe: init of a local backend asks nothing of the target and changes nothing
+    but the rendered root's .terraform (a remote backend's init would trip over what preflight is
+    checking, e.g. a missing state bucket, and say it less clearly), and no removed component has to
+    be destroyed with the old root before rendering. Init runs to its end even when a check fails: a
+    stopped init could leave a half-written provider in the shared plugin cache. So a failed check
+    stops `up` with its own message, before any plan or apply and before the record is written, and
+    leaves a complete init that the next `up` reuses; init's own failure is raised after the checks
+    and the owner check passed.
+    """
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight")
+    checks = pool.submit(stack.target.preflight, stack)  # init keeps the main thread: Ctrl-C reaches it
+    try:
+        tf.init()
+        init_failed = None
+    except TerraformError as err:
+        init_failed = err
+    finally:
+        pool.shutdown(wait=False)  # interrupted: do not wait here for the checks' answers
+    require_passed(_print_checks(console, checks.result()), console, opts.strict)
+    _require_owner(stack, record)
+    if init_failed is not None:
+        raise init_failed
+
+
+def _finish_hint(stack: Stack) -> str:
+    display = stack.loaded.doc.display
+    return f"run `stackctl up {display}` to finish, or `stackctl down {display}` to roll back"
+
+
+def _plan_confirm_apply(stack: Stack, record, console: Console, opts: Options, tf: terraform.Terraform,
+                        replace: list[str]) -> None:
+    """Where a person confirms: `plan -out`, the summary, the question, then `apply` of that very plan."""
+    result = tf.plan(replace=replace)
+    print_plan(console, result)
+    if not result.has_changes:
+        terraform.discard_plan(result.path)
+        return
+    try:
+        _confirm(opts, f"apply these changes to stack {stack.name}")
+    except InputError:
+        terraform.discard_plan(result.path)
+        raise
+    record.state, record.note = "applying", ""
+    stack.outputs_read = None
+    stack.workdir.save_record(record)
+    with _settling(stack, record, "`stackctl up`", " while applying", _finish_hint(stack),
+                   "the stack may be partly up"):
+        with ApplyView(console, list(stack.wiring.order), "up", progress=_progress(stack)) as view:
+            tf.notify = view.notice
+            tf.apply(result.path, view.on_event)
+
+
+def _apply_in_one_run(stack: Stack, record, console: Console, tf: terraform.Terraform, replace: list[str]) -> None:
+    """With --yes: one `terraform apply -json -auto-approve` instead of `plan -out`, `show -json` and
+    `apply PLAN` (three loads of the providers' schemas become one). Its plan half's events print the
+    same summary as `plan`, and the live view opens only once that plan changes something: a stack
+    that is up prints "No changes" and nothing more.
+
+    The record says applying for the whole run (a run killed at any point then reads as interrupted);
+    when the run ends, fails or is stopped before it changed anything, the record is put back as it was.
+    """
+    before = record.state, record.note
+    _settle(stack, record, "applying", "")
+    planned = terraform.PlannedChanges()
+    view = ApplyView(console, list(stack.wiring.order), "up", progress=_progress(stack))
+    tf.notify = view.notice
+    held: list[dict[str, Any]] = []  # the plan half's events, for the view once it opens
+    changing = False
+    with contextlib.ExitStack() as shown:
+        def plan_done() -> None:
+            nonlocal changing
+            result = planned.result()
+            print_plan(console, result)
+            if result.has_changes:
+                changing = True
+                stack.outputs_read = None
+                shown.enter_context(view)
+                for event in held:
+                    view.on_event(event)
+
+        def on_event(event: dict[str, Any]) -> None:
+            if not planned.ended:
+                of_plan = planned.feed(event)
+                if of_plan:
+                    held.append(event)
+                if not planned.ended:
+                    return
+                plan_done()
+                if of_plan:
+                    return
+            if changing:
+                view.on_event(event)
+
+        try:
+            with _settling(stack, record, "`stackctl up`", " while applying", _finish_hint(stack),
+                           "the stack may be partly up"):
+                tf.apply(None, on_event, replace=replace)
+                if planned.summarized and not planned.ended:
+                    planned.ended = True
+                    plan_done()
+        except Interrupted as err:
+            if changing:
+                raise
+            _settle(stack, record, *before)
+            raise Interrupted("`stackctl up` was interrupted while Terraform planned; nothing was changed",
+                              f"run `stackctl up {stack.loaded.doc.display}` again") from err
+        except BaseException as err:
+            if changing:
+                raise
+            _settle(stack, record, *before)
+            if isinstance(err, TerraformError):
+                err.hint = "fix the error above and run `stackctl up` again (nothing was changed)"
+            raise
 
 
 def _settle(stack: Stack, record, state: str, note: str) -> None:
@@ -229,14 +342,21 @@ def _require_owner(stack: Stack, record) -> None:
                          "use the credentials of the account that created the stack (AWS_PROFILE=...)")
 
 
+def _removed(stack: Stack, record) -> list[str]:
+    """Instances deployed from an older manifest that is no longer theirs, while the old root still exists."""
+    if not (stack.workdir.tf_dir / "main.tf").exists():
+        return []
+    return [i for i in record.components if i not in stack.components]
+
+
 def _retire_removed(stack: Stack, record, console: Console, opts: Options) -> None:
     """Destroy instances dropped from the manifest with the old root, while their config still exists.
 
     (Terraform runs destroy-time provisioners only from configuration: re-rendering first would
     orphan the dropped component's process.)
     """
-    removed = [i for i in record.components if i not in stack.components]
-    if not removed or not (stack.workdir.tf_dir / "main.tf").exists():
+    removed = _removed(stack, record)
+    if not removed:
         return
     console.print(f"  removing {', '.join(removed)} (no longer in the manifest)")
     tf = runner(stack, stack.workdir.tf_dir, opts)
@@ -252,7 +372,8 @@ def outputs(stack: Stack, opts: Options) -> dict[str, dict[str, Any]]:
     if stack.outputs_read is None:
         _require_up(stack.workdir)
         tf = runner(stack, stack.workdir.tf_dir, opts)
-        raw = tf.outputs()
+        local = stack.loaded.manifest.backend.kind == "local"
+        raw = tf.outputs(stack.workdir.tf_dir / "terraform.tfstate" if local else None)
         stack.outputs_read = {inst: dict(raw[inst]["value"]) for inst in stack.components if inst in raw}
     return stack.outputs_read
 

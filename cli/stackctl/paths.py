@@ -30,6 +30,12 @@ def envs_dir() -> Path:
     return Path(override).expanduser().resolve() if override else cache_dir() / "envs"
 
 
+def plugin_cache_dir() -> Path:
+    """Terraform's provider plugin cache (TF_PLUGIN_CACHE_DIR), shared by every stack: a stack's `init`
+    links the providers installed there instead of unpacking or downloading them again."""
+    return cache_dir() / "plugins"
+
+
 def stacks_home() -> Path:
     return home() / "stacks"
 

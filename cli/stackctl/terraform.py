@@ -12,6 +12,8 @@ and a provisioner may echo them.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import queue
@@ -120,6 +122,44 @@ def cli_config(workdir: str | Path, mirror_dir: str | None = None) -> Path | Non
         "}\n"
     )
     return path
+
+
+def plugin_cache_env(cache_dir: str | Path | None) -> dict[str, str]:
+    """Terraform's environment for a provider plugin cache shared by every stack (TF_PLUGIN_CACHE_DIR).
+
+    A new stack's root has no lock file yet, and then Terraform (>= 1.4) ignores the cache unless
+    plugin_cache_may_break_dependency_lock_file is on: without it, every stack would install its
+    providers anew (unpack the aws provider's 700 MB from a mirror's zip, or download it). With it,
+    init links the cached copy; the lock file then records only the local platform's h1: checksum of
+    that copy, which is what a filesystem mirror gives anyway (Terraform computes those locally), and
+    the lock file never leaves the stack's private workdir. The cache is verified when Terraform puts
+    a provider in it (registry signature, or the mirror's own copy) and is private (0700).
+    A TF_PLUGIN_CACHE_DIR of the user's own wins (empty: no cache), and then nothing is changed.
+    """
+    if not cache_dir or "TF_PLUGIN_CACHE_DIR" in os.environ:
+        return {}
+    paths.private_dir(Path(cache_dir))
+    return {"TF_PLUGIN_CACHE_DIR": str(cache_dir), "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE": "true"}
+
+
+@contextlib.contextmanager
+def _cache_lock(cache_dir: str | None, notify: Callable[[str], None]):
+    """One `init` at a time writes a shared plugin cache: Terraform's cache is not safe for concurrent
+    installs, and a half-written provider there would be linked, unverified, into the next stacks."""
+    if not cache_dir:
+        yield
+        return
+    fd = os.open(f"{cache_dir}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # like every file of stackctl's (this one holds nothing)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            notify(f"waiting for another terraform init to finish with the provider cache {cache_dir}...")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -270,7 +310,7 @@ def change_kind(actions: Iterable[str]) -> str:
 
 @dataclass
 class PlanResult:
-    path: Path
+    path: Path | None  # the saved plan; None for the plan half of a single `apply` (PlannedChanges)
     changes: list[tuple[str, tuple[str, ...]]]  # (address, actions), no-op and read left out
     has_changes: bool  # Terraform's verdict (-detailed-exitcode): output-only changes count too
 
@@ -282,6 +322,55 @@ class PlanResult:
             "change": kinds.count("update"),
             "destroy": sum(k in ("delete", "replace") for k in kinds),
         }
+
+
+# planned_change's action -> the actions `show -json` gives the same change (read and no-op left out)
+_PLANNED_ACTIONS = {"create": ("create",), "update": ("update",), "delete": ("delete",),
+                    "replace": ("delete", "create"), "remove": ("forget",)}
+
+
+class PlannedChanges:
+    """The plan half of one `apply -json -auto-approve` run, read from its events as they arrive.
+
+    Terraform's machine-readable UI gives, before it changes anything: a planned_change per resource,
+    a change_summary of operation "plan", then (when the root has outputs) an outputs event with each
+    output's planned action. `feed` every event in order; once `ended` (the first event after those),
+    `result()` is the PlanResult that `plan` + `show -json` would have given.
+    """
+
+    def __init__(self) -> None:
+        self.changes: list[tuple[str, tuple[str, ...]]] = []
+        self.counts: dict[str, Any] | None = None  # change_summary's own counts (add, change, remove, import)
+        self.outputs_change = False
+        self.ended = False
+
+    def feed(self, event: Event) -> bool:
+        """Take one event; True when it belongs to the plan half."""
+        if self.ended:
+            return False
+        kind = event.get("type")
+        if self.counts is None:
+            change = event.get("change") or {}
+            actions = _PLANNED_ACTIONS.get(change.get("action")) if kind == "planned_change" else None
+            if actions:
+                self.changes.append(((change.get("resource") or {}).get("addr", ""), actions))
+            elif kind == "change_summary" and (event.get("changes") or {}).get("operation") == "plan":
+                self.counts = event["changes"]
+            return True
+        self.ended = True
+        if kind == "outputs":  # the plan's: each output's action (the apply's outputs carry values)
+            self.outputs_change = any(o.get("action", "noop") != "noop" for o in (event.get("outputs") or {}).values())
+            return True
+        return False
+
+    @property
+    def summarized(self) -> bool:
+        """Terraform said what it plans (its change_summary arrived): the plan half did not fail."""
+        return self.counts is not None
+
+    def result(self) -> PlanResult:
+        imports = bool((self.counts or {}).get("import"))
+        return PlanResult(None, self.changes, bool(self.changes) or self.outputs_change or imports)
 
 
 @dataclass
@@ -305,7 +394,9 @@ class Terraform:
         mirror_dir: str | None = None,
         notify: Callable[[str], None] | None = None,
         private_dir: str | Path | None = None,
+        plugin_cache: str | Path | None = None,
     ):
+        """`plugin_cache`: a provider plugin cache shared with other roots (see plugin_cache_env)."""
         self.workdir = Path(workdir).resolve()
         self.command = [binary] if isinstance(binary, str) else list(binary or find_binary(None))  # argv prefix
         self.binary = self.command[0]
@@ -324,10 +415,14 @@ class Terraform:
         config = cli_config(self.workdir, mirror_dir)
         if config:
             self.env["TF_CLI_CONFIG_FILE"] = str(config)
+        cache = plugin_cache_env(plugin_cache)
+        self.env.update(cache)
+        self.plugin_cache = cache.get("TF_PLUGIN_CACHE_DIR")  # ours, None when the user's own applies
 
     # -- commands ---------------------------------------------------------------------------------
     def init(self) -> None:
-        run = self._run(["init", "-input=false", "-no-color"], stream=False)
+        with _cache_lock(self.plugin_cache, self.notify):
+            run = self._run(["init", "-input=false", "-no-color"], stream=False)
         if run.returncode:
             raise self._failed(
                 run, "check module sources and provider versions; offline, set STACKCTL_PROVIDER_MIRROR"
@@ -371,12 +466,23 @@ class Terraform:
         ]
         return PlanResult(plan_path, changes, run.returncode == 2 or bool(changes))
 
-    def apply(self, plan_path: str | Path, on_event: EventHandler | None = None) -> None:
-        args = ["apply", "-json", "-input=false", "-no-color", "-lock-timeout=0s", str(plan_path)]
+    def apply(self, plan_path: str | Path | None, on_event: EventHandler | None = None,
+              replace: Iterable[str] = ()) -> None:
+        """Apply a saved plan; with None, plan and apply in one run (`-auto-approve`: for when nobody
+        confirms), whose plan half comes first in the events (read it with PlannedChanges)."""
+        args = ["apply", "-json", "-input=false", "-no-color", "-lock-timeout=0s"]
+        replace = list(replace)
+        if plan_path is None:
+            args += ["-auto-approve", *(f"-replace={addr}" for addr in replace)]
+        elif replace:
+            raise ValueError("a saved plan already holds its -replace addresses")
+        else:
+            args.append(str(plan_path))
         try:
             run = self._run(args, stream=True, on_event=on_event)
         finally:
-            discard_plan(plan_path)  # stale once applied (even partly), and it holds secrets
+            if plan_path is not None:
+                discard_plan(plan_path)  # stale once applied (even partly), and it holds secrets
         if run.returncode:
             raise self._failed(
                 run, "fix the error above and run `stackctl up` again (what was created is kept)"
@@ -389,8 +495,15 @@ class Terraform:
         if run.returncode:
             raise self._failed(run, "fix the error above and run `stackctl down` again")
 
-    def outputs(self) -> dict[str, dict[str, Any]]:
-        raw = json.loads(self._capture(["output", "-json", "-no-color"]) or "{}")
+    def outputs(self, state_file: str | Path | None = None) -> dict[str, dict[str, Any]]:
+        """The root's outputs, sensitive ones included. With `state_file` (a local backend's state), read
+        from that file: `output -json` is a Terraform start that checksums every installed provider
+        against the lock file (the aws one is 700 MB: seconds) to print what the state holds as is.
+        A state it cannot read that way (none yet, another format version, OpenTofu's encrypted
+        state) is left to `output -json`."""
+        raw = _state_outputs(Path(state_file)) if state_file else None
+        if raw is None:
+            raw = json.loads(self._capture(["output", "-json", "-no-color"]) or "{}")
         return {
             name: {"value": o.get("value"), "sensitive": bool(o.get("sensitive"))} for name, o in raw.items()
         }
@@ -594,6 +707,18 @@ class Terraform:
     def _failed(self, run: _Run, hint: str | None) -> TerraformError:
         diagnostics = run.diagnostics or _plain_diagnostics(run.stderr)
         return TerraformError(run.command, run.returncode, diagnostics, hint)
+
+
+def _state_outputs(path: Path) -> dict[str, Any] | None:
+    """The outputs of a state file in Terraform's format 4, as `output -json` gives them; None otherwise."""
+    try:
+        state = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    outputs = state.get("outputs") if isinstance(state, dict) and state.get("version") == 4 else None
+    if not isinstance(outputs, dict) or not all(isinstance(o, dict) and "value" in o for o in outputs.values()):
+        return None
+    return outputs
 
 
 def _private_dirs(*dirs: Path) -> None:

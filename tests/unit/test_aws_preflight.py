@@ -70,7 +70,8 @@ def test_check_strict_stops_on_unknown(aws_env, write):
 
 
 def test_no_credentials_stops_check_and_up_before_terraform(aws_env, write, stackctl_home, monkeypatch):
-    """Without credentials, check says so with the fix, and up stops before Terraform is initialised."""
+    """Without credentials, check says so with the fix, and up stops before any plan or apply (its
+    checks ran while `terraform init` did: the rendered root may be initialised, and nothing else)."""
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     path = _manifest(write)
@@ -83,9 +84,10 @@ def test_no_credentials_stops_check_and_up_before_terraform(aws_env, write, stac
     assert up.returncode == 2, up.stdout + up.stderr
     assert "  NO credentials: no AWS credentials found" in up.stdout
     assert "preflight failed: credentials" in up.stderr
-    tf = stackctl_home / "stacks" / "preflight-gpu" / "tf"
-    assert not (tf / ".terraform").exists()
-    assert not tf.exists() or not any(tf.glob("*.tf"))  # not even rendered
+    workdir = stackctl_home / "stacks" / "preflight-gpu"
+    assert not (workdir / "tf" / "terraform.tfstate").exists() and not list((workdir / "tmp").glob("plan-*"))
+    assert not (workdir / "stack.json").exists()  # no record: `ls` knows no such stack
+    assert run_cli("ls", "--json").stdout.strip() == "[]"
 
 
 def test_unknown_region_suggests_a_near_one(aws_env, write):

@@ -75,6 +75,29 @@ def test_endpoints_resolve_as_boto3_does(no_aws_config, monkeypatch):
 def test_endpoint_from_the_shared_config_file(no_aws_config, monkeypatch):
     no_aws_config.write_text("[default]\nendpoint_url = http://127.0.0.1:4566\n")
     assert AwsContext("us-east-1").endpoint_of("sts") == "http://127.0.0.1:4566"
+    no_aws_config.write_text("[default]\nservices = local\n[services local]\ns3 =\n  endpoint_url = http://127.0.0.1:9\n")
+    assert AwsContext("us-east-1").endpoints == {"s3": "http://127.0.0.1:9"}
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")  # the variable wins, as in boto3
+    assert AwsContext("us-east-1").endpoints == dict.fromkeys(AwsContext("x", "http://127.0.0.1:4566").endpoints,
+                                                              "http://127.0.0.1:4566")
+
+
+def test_endpoints_without_building_clients_are_those_boto3_resolves(no_aws_config, monkeypatch):
+    """Nothing set, or AWS_ENDPOINT_URL alone: answered without a client per service, and the same
+    answer as the clients give; AWS's own URL in AWS_ENDPOINT_URL is no override, as with the clients."""
+    from stackctl import awsapi
+
+    def by_clients():
+        with monkeypatch.context() as m:
+            m.setattr(awsapi, "_simple_endpoints", lambda session: None)
+            return AwsContext("us-east-1").endpoints
+
+    for url in (None, "http://127.0.0.1:4566", "https://sts.us-east-1.amazonaws.com"):
+        if url:
+            monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        expected = by_clients()
+        assert AwsContext("us-east-1").endpoints == expected, url
+    assert "sts" not in expected and expected["ec2"] == "https://sts.us-east-1.amazonaws.com"
 
 
 S3_BACKEND = """\

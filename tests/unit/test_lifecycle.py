@@ -243,3 +243,147 @@ def test_an_older_workdir_is_tightened_and_a_killed_run_is_reconciled(write, fix
     assert "killed" not in again.stdout  # nothing of this stack left to settle
     assert wd.load_record().state == "up" and wd.load_record().note == ""
     assert run_cli("down", str(path), "--yes").returncode == 0
+
+
+def _in_process(monkeypatch):
+    """lifecycle calls in this process, with every Terraform command line they run recorded."""
+    from rich.console import Console
+
+    from stackctl import lifecycle
+    from stackctl.terraform import Terraform
+
+    runs: list[list[str]] = []
+    real = Terraform._run
+
+    def spy(self, args, **kwargs):
+        runs.append(list(args))
+        return real(self, args, **kwargs)
+
+    monkeypatch.setattr(Terraform, "_run", spy)
+    return lifecycle, runs, lambda: Console(record=True, force_terminal=False, width=200)
+
+
+def _plan_lines(text: str) -> list[str]:
+    """The plan summary `print_plan` wrote: its table and its Plan: line (or the No changes line)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(("component", "No changes")))
+    end = next(i for i, line in enumerate(lines) if line.startswith(("Plan:", "No changes")))
+    return lines[start:end + 1]
+
+
+def test_up_confirmed_applies_its_saved_plan_and_up_yes_applies_in_one_run(write, fixture_catalog, monkeypatch):
+    """A person confirms: plan -out, show -json, the question, apply PLAN. With --yes: one apply
+    -auto-approve whose events print the same summary as `plan`, and "No changes" when up to date."""
+    from stackctl.stack import load_stack
+
+    lifecycle, runs, console = _in_process(monkeypatch)
+    path = write(STACK)
+    asked: list[str] = []
+    shown = console()
+    lifecycle.up(load_stack(path), shown, lifecycle.Options(confirm=lambda q: asked.append(q) or True),
+                 run_smoke=False)
+    assert asked == ["apply these changes to stack life"]
+    assert [r[0] for r in runs[:4]] == ["init", "plan", "show", "apply"]
+    assert "-auto-approve" not in runs[3] and runs[3][-1].endswith("tfplan")  # the plan that was shown
+    assert "Plan: 3 to add, 0 to change, 0 to destroy." in shown.export_text()
+
+    changed = write(STACK.replace("tracking: {use: tracker}", "tracking: {use: tracker, with: {greeting: hi}}"))
+    planned = console()
+    lifecycle.plan(load_stack(changed), planned, lifecycle.Options())
+    runs.clear()
+    applied = console()
+    lifecycle.up(load_stack(changed), applied, lifecycle.Options(yes=True), run_smoke=False)
+    assert [r[0] for r in runs[:2]] == ["init", "apply"] and "show" not in [r[0] for r in runs]
+    assert "-auto-approve" in runs[1] and not any(a.endswith("tfplan") for a in runs[1])
+    text = applied.export_text()
+    assert _plan_lines(text) == _plan_lines(planned.export_text())
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in _plan_lines(text)
+    assert "tracking  ready after" in text
+    assert Workdir("life").load_record().state == "up"
+
+    again = console()
+    lifecycle.up(load_stack(changed), again, lifecycle.Options(yes=True), run_smoke=False)
+    text = again.export_text()
+    assert _plan_lines(text) == ["No changes: the stack already matches its manifest."]
+    assert not [line for line in text.splitlines() if line.split()[1:2] in (["ready"], ["unchanged"])]  # no view
+    assert Workdir("life").load_record().state == "up"
+
+
+def test_up_yes_that_fails_before_changing_anything_keeps_the_record(write, fixture_catalog, monkeypatch):
+    """The one apply fails in its plan half: nothing changed, so the record keeps its state (not failed)."""
+    import pytest
+
+    from stackctl.errors import TerraformError
+    from stackctl.stack import load_stack
+    from stackctl.terraform import Terraform
+
+    lifecycle, _runs, console = _in_process(monkeypatch)
+    path = write(STACK)
+    lifecycle.up(load_stack(path), console(), lifecycle.Options(yes=True), run_smoke=False)
+    real = Terraform._run
+
+    def bad_replace(self, args, **kwargs):  # an address Terraform refuses before it plans
+        return real(self, [*args, "-replace=module.nope["] if args[0] == "apply" else args, **kwargs)
+
+    monkeypatch.setattr(Terraform, "_run", bad_replace)
+    with pytest.raises(TerraformError) as caught:
+        lifecycle.up(load_stack(path), console(), lifecycle.Options(yes=True), run_smoke=False)
+    assert "nothing was changed" in caught.value.hint
+    record = Workdir("life").load_record()
+    assert (record.state, record.note) == ("up", "")
+
+
+def test_preflight_runs_during_init_and_a_failed_check_stops_before_any_plan(write, fixture_catalog, monkeypatch):
+    """The checks run while `terraform init` does; a NO stops `up` with its own message before any plan
+    or apply, init has finished (nothing half-written), and the next `up` goes on from there."""
+    import threading
+    import time
+
+    import pytest
+
+    from stackctl.errors import InputError
+    from stackctl.stack import load_stack
+    from stackctl.targets import Check
+    from stackctl.targets.local import LocalTarget
+    from stackctl.terraform import Terraform
+
+    lifecycle, runs, console = _in_process(monkeypatch)
+    spans: dict[str, list[float]] = {}
+    real_run = Terraform._run
+
+    def timed_run(self, args, **kwargs):
+        started = time.monotonic()
+        try:
+            return real_run(self, args, **kwargs)
+        finally:
+            spans.setdefault(args[0], [started, time.monotonic()])
+
+    def slow_no(self, stack):
+        started = time.monotonic()
+        assert threading.current_thread() is not threading.main_thread()
+        time.sleep(1.0)
+        spans["preflight"] = [started, time.monotonic()]
+        return [Check("disk space", "NO", "0.1 GiB free", "free at least 2 GiB")]
+
+    checks = LocalTarget.preflight
+    monkeypatch.setattr(Terraform, "_run", timed_run)
+    monkeypatch.setattr(LocalTarget, "preflight", slow_no)
+    path = write(STACK)
+    shown = console()
+    with pytest.raises(InputError, match="preflight failed: disk space"):
+        lifecycle.up(load_stack(path), shown, lifecycle.Options(yes=True), run_smoke=False)
+    assert "NO disk space: 0.1 GiB free (fix: free at least 2 GiB)" in shown.export_text()
+    assert set(spans) == {"init", "preflight"}  # no plan, no apply
+    assert spans["preflight"][0] < spans["init"][1] and spans["init"][0] < spans["preflight"][1]  # overlapped
+    wd = Workdir("life")
+    assert (wd.tf_dir / ".terraform" / "modules" / "modules.json").is_file()  # a whole init, not half of one
+    assert not (wd.tf_dir / "terraform.tfstate").exists()
+    assert wd.load_record() is None  # a stack its checks stopped is not recorded (`ls` does not list it)
+
+    monkeypatch.setattr(LocalTarget, "preflight", checks)
+    monkeypatch.setattr(Terraform, "_run", real_run)  # the spy of _in_process, recording into `runs`
+    runs.clear()
+    again = console()
+    lifecycle.up(load_stack(path), again, lifecycle.Options(yes=True), run_smoke=False)
+    assert "OK disk space" in again.export_text() and [r[0] for r in runs[:2]] == ["init", "apply"]
+    assert wd.load_record().state == "up"

@@ -18,7 +18,7 @@ from rich.console import Console
 from stackctl import embedded_terraform
 from stackctl.errors import InputError, Interrupted, LockError, TerraformError, ToolMissingError
 from stackctl.progress import ApplyView, print_plan
-from stackctl.terraform import CLI_CONFIG_NAME, Terraform, cli_config, discard_plan, find_binary
+from stackctl.terraform import CLI_CONFIG_NAME, PlannedChanges, Terraform, cli_config, discard_plan, find_binary
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tf"
 TF_BIN = shutil.which("terraform") or shutil.which("tofu")
@@ -123,6 +123,45 @@ def test_apply_events_drive_the_plain_view(two):
     assert two.state_list() == []
 
 
+def test_one_apply_run_reads_the_same_plan_from_its_events_as_plan_gives(two):
+    """`apply -auto-approve` without a saved plan (`up --yes`): the plan half of its events gives the
+    PlanResult that `plan` + `show -json` give, for creates, no change, a replace and an output-only change."""
+    def single(**kwargs) -> tuple[PlannedChanges, list[dict]]:
+        planned, events = PlannedChanges(), []
+        two.apply(None, lambda e: (events.append(e), planned.feed(e)), **kwargs)
+        return planned, events
+
+    def planned_by_plan(**kwargs):
+        result = two.plan(**kwargs)
+        discard_plan(result.path)
+        return result
+
+    alpha = "module.alpha.terraform_data.this"
+    cases = [({}, {}), ({}, {}), ({"replace": [alpha]}, {"replace": [alpha]})]
+    for plan_args, apply_args in cases:
+        expected = planned_by_plan(**plan_args)
+        planned, events = single(**apply_args)
+        got = planned.result()
+        assert planned.ended and got.path is None
+        assert sorted(got.changes) == sorted(expected.changes) and got.has_changes == expected.has_changes
+        assert got.summary == expected.summary
+        counts = planned.counts
+        assert (counts["add"], counts["change"], counts["remove"]) == tuple(got.summary.values())
+        summary = next(i for i, e in enumerate(events) if e["type"] == "change_summary")
+        assert all(e["type"] not in ("apply_start", "apply_complete") for e in events[:summary])  # plan first
+        assert "tok-9f8e7d" not in json.dumps(events)
+    assert [e for e in events if e["type"] == "planned_change"][0]["change"]["action"] == "replace"
+
+    two.env["TF_VAR_token"] = "tok-9f8e7d-v2"  # only the (sensitive) output changes
+    expected = planned_by_plan()
+    planned, _events = single()
+    assert expected.has_changes and expected.changes == []
+    assert planned.result().has_changes and planned.result().changes == []
+    assert not planned_by_plan().has_changes
+    with pytest.raises(ValueError, match="saved plan"):
+        two.apply("some-plan", replace=[alpha])
+
+
 def test_outputs_with_a_sensitive_one(two):
     assert two.outputs() == {}  # nothing applied yet
     plan = two.plan()
@@ -134,6 +173,24 @@ def test_outputs_with_a_sensitive_one(two):
         "token": {"value": "tok-9f8e7d", "sensitive": True},  # data for the caller, who masks it
     }
     assert two.state_list() == ["module.alpha.terraform_data.this", "module.beta.terraform_data.this"]
+
+
+def test_outputs_read_from_a_local_state_file_are_those_of_output_json(two, monkeypatch, tmp_path):
+    """A local backend's state file gives the outputs without starting Terraform; any state it cannot read
+    so (none, another format, encrypted) goes to `terraform output -json`."""
+    state = two.workdir / "terraform.tfstate"
+    assert two.outputs(state) == {}  # no state yet: asked of Terraform
+    two.apply(two.plan().path)
+    expected = two.outputs()
+    runs = []
+    real = Terraform._run
+    monkeypatch.setattr(Terraform, "_run", lambda self, args, **kw: (runs.append(args[0]), real(self, args, **kw))[1])
+    assert two.outputs(state) == expected and runs == []
+    for text in ('{"version": 3, "outputs": {}}', '{"encrypted_data": "..."}', "not json"):
+        odd = tmp_path / "odd.tfstate"
+        odd.write_text(text)
+        assert two.outputs(odd) == expected
+    assert runs == ["output"] * 3
 
 
 def test_failing_provisioner_raises_with_diagnostics_and_secrets_redacted(tmp_path):
@@ -333,6 +390,78 @@ def test_init_installs_providers_from_the_mirror_offline(tmp_path):
     root = make_root("mirror_aws", tmp_path)
     Terraform(root, TF_BIN, mirror_dir="/opt/tf-plugins").init()
     assert (root / ".terraform/providers/registry.terraform.io/hashicorp/aws/5.100.0").is_dir()
+
+
+def packed_mirror(tmp_path: Path) -> Path:
+    """A filesystem mirror as `terraform providers mirror` writes it (zips), of a tiny provider that init
+    installs and never runs."""
+    import platform
+    import zipfile
+
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    where = tmp_path / "packed-mirror" / "registry.terraform.io" / "stackctl-test" / "dummy"
+    where.mkdir(parents=True)
+    with zipfile.ZipFile(where / f"terraform-provider-dummy_1.0.0_linux_{arch}.zip", "w") as zf:
+        zf.writestr("terraform-provider-dummy_v1.0.0", "#!/bin/sh\nexit 1\n" + "x" * 4096)
+    return where.parents[2]
+
+
+def dummy_root(parent: Path, name: str) -> Path:
+    root = parent / name
+    root.mkdir(parents=True)
+    (root / "main.tf").write_text('terraform {\n  required_providers {\n    dummy = {\n'
+                                  '      source  = "stackctl-test/dummy"\n      version = "1.0.0"\n    }\n  }\n}\n')
+    return root
+
+
+def test_stacks_share_one_plugin_cache_and_init_links_it(tmp_path, stackctl_home, monkeypatch):
+    """Three roots, one TF_PLUGIN_CACHE_DIR: the first init unpacks the provider into the cache, the
+    next ones (no lock file yet: new stacks) link that very copy; their lock files are the same."""
+    import stat
+
+    from stackctl import paths
+
+    monkeypatch.delenv("TF_PLUGIN_CACHE_DIR", raising=False)
+    mirror = packed_mirror(tmp_path)
+    cache = paths.plugin_cache_dir()
+    roots = [dummy_root(tmp_path, f"stack-{i}") for i in range(3)]
+    installed = []
+    for root in roots:
+        tf = Terraform(root, TF_BIN, mirror_dir=str(mirror), plugin_cache=cache)
+        assert tf.env["TF_PLUGIN_CACHE_DIR"] == str(cache)
+        tf.init()
+        [platform_dir] = (root / ".terraform/providers/registry.terraform.io/stackctl-test/dummy/1.0.0").iterdir()
+        assert platform_dir.is_symlink() and Path(os.readlink(platform_dir)).is_relative_to(cache), platform_dir
+        [binary] = platform_dir.iterdir()
+        installed.append(binary.resolve().stat().st_ino)
+    assert len(set(installed)) == 1  # one copy, unpacked once
+    assert len({(r / ".terraform.lock.hcl").read_text() for r in roots}) == 1
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+
+    monkeypatch.setenv("TF_PLUGIN_CACHE_DIR", "")  # the user's own setting (here: no cache) wins
+    env = Terraform(roots[0], TF_BIN, plugin_cache=cache).env
+    assert env["TF_PLUGIN_CACHE_DIR"] == "" and "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE" not in env
+
+
+def test_an_init_waits_while_another_one_writes_the_plugin_cache(tmp_path, stackctl_home, monkeypatch):
+    import fcntl
+    import threading
+
+    from stackctl import paths
+
+    monkeypatch.delenv("TF_PLUGIN_CACHE_DIR", raising=False)
+    said: list[str] = []
+    tf = Terraform(dummy_root(tmp_path, "waiting"), TF_BIN, mirror_dir=str(packed_mirror(tmp_path)),
+                   plugin_cache=paths.plugin_cache_dir(), notify=said.append)
+    with open(f"{paths.plugin_cache_dir()}.lock", "a") as held:  # as a running init holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker = threading.Thread(target=tf.init)
+        worker.start()
+        time.sleep(1.0)
+        assert worker.is_alive() and not (tf.workdir / ".terraform.lock.hcl").exists()
+        assert said and "waiting for another terraform init" in said[0]
+    worker.join(60)
+    assert not worker.is_alive() and (tf.workdir / ".terraform.lock.hcl").exists()
 
 
 def test_data_source_reads_are_not_component_progress():
