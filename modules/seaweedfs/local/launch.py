@@ -28,6 +28,10 @@ import time
 
 BUCKET_TIMEOUT = 300  # the supervisor's health timeout fails earlier; this only bounds the loop
 ADMIN_GRPC_OFFSET = 10000  # mini's worker dials the admin's gRPC at its HTTP port + 10000, whatever the flag says
+# Read by weed from its environment: AWS_* become an extra admin identity of the S3 gateway, S3_* make
+# mini create buckets or advertise another URL. The stack's S3 is configured by argv and FILE only.
+FOREIGN_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "S3_BUCKET",
+               "S3_TABLE_BUCKET", "S3_EXTERNAL_URL")
 
 
 def write_identities(path: str, access_key: str, secret_key: str) -> None:
@@ -122,6 +126,8 @@ def main() -> int:
               "in the environment", file=sys.stderr)
         return 2
     command += admin_ports()  # before FILE exists: a failure here leaves no secret behind
+    for name in FOREIGN_ENV:
+        os.environ.pop(name, None)
     write_identities(args.s3_config, access, secret)
     for arg in command:
         if arg.startswith("-dir="):
