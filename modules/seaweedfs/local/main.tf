@@ -3,7 +3,7 @@
 # to 15s for the metadata subscriptions of its own meta aggregator and S3 gateway, with no flag to
 # shorten it; mini caps that at 1s, then closes the volumes and the filer store the same way.
 # launch.py writes the S3 identities file from the secrets in its environment, picks the admin ports,
-# runs weed and creates the bucket; the health probe (the bucket's filer directory) passes only after.
+# runs weed and creates the bucket; the health probe passes only after that.
 locals {
   s3_endpoint = "http://127.0.0.1:${var.s3_port}"
   ports = [var.master_port, var.master_grpc_port, var.volume_port, var.volume_grpc_port,
@@ -37,8 +37,13 @@ module "process" {
     "-master.volumeSizeLimitMB=1024", "-volume.max=0",
     "-volume.preStopSeconds=0",
   ]
+  # The bucket's filer directory appears once launch.py created the bucket through S3; on a restart it
+  # is there before S3 listens, so the S3 port is probed too.
+  health = {
+    http = "http://127.0.0.1:${var.filer_port}/buckets/${var.bucket}/"
+    tcp  = "127.0.0.1:${var.s3_port}"
+  }
   env          = {}
-  health       = { http = "http://127.0.0.1:${var.filer_port}/buckets/${var.bucket}/" }
   ports        = local.ports
   unprivileged = false
   private_tmp  = true # weed puts its gRPC unix sockets under a hard-coded /tmp
