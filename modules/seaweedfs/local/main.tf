@@ -36,6 +36,9 @@ module "process" {
     "-master.telemetry=false",
     "-master.volumeSizeLimitMB=1024", "-volume.max=0",
     "-volume.preStopSeconds=0",
+    # The volume server's graceful stop waits for every open connection, even one the filer dialed
+    # and never used (after concurrent uploads), until this per-read/write timeout: default 30s.
+    "-idleTimeout=3",
   ]
   # The bucket's filer directory appears once launch.py created the bucket through S3; on a restart it
   # is there before S3 listens, so the S3 port is probed too.
@@ -48,8 +51,8 @@ module "process" {
   unprivileged = false
   private_tmp  = true # weed puts its gRPC unix sockets under a hard-coded /tmp
   timeout      = 120
-  # mini exits ~1s after SIGTERM. Its worst case is a 10s drain of S3 and admin, then the filer's 1s
-  # and the volume and store closes: leave time for those rather than SIGKILL a store.
+  # mini exits 1-3s after SIGTERM (3: -idleTimeout). Its worst case is a 10s drain of S3 and admin,
+  # then the filer's 1s and the volume and store closes: leave time for those rather than SIGKILL.
   stop_timeout = 15
   secret_env = {
     STACKCTL_S3_ACCESS_KEY = var.access_key
