@@ -1,13 +1,14 @@
 """Run SeaweedFS for stackctl: S3 identities from the environment, the weed command, the bucket.
 
-    launch.py --s3-config FILE --bucket NAME --region R --s3-endpoint URL -- weed mini ...
+    launch.py --s3-config FILE --bucket NAME --region R --s3-endpoint URL --ready URL -- weed mini ...
 
 The access key and secret arrive as STACKCTL_S3_ACCESS_KEY / STACKCTL_S3_SECRET_KEY (never in argv,
 the spec or Terraform state). They are written to FILE with mode 0600 and removed from weed's
 environment. `weed mini` always runs an admin server and a maintenance worker: this process picks
 their ports and adds -admin.port / -admin.port.grpc to the command. It stays weed's parent: it
-creates the bucket once S3 answers, and after weed exits it removes FILE and the unix sockets weed
-leaves in /tmp.
+creates the bucket once S3 answers, then writes a few bytes to the filer at the --ready URL, which
+the health probe reads back; after weed exits it removes FILE and the unix sockets weed leaves in
+/tmp.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 
 BUCKET_TIMEOUT = 300  # the supervisor's health timeout fails earlier; this only bounds the loop
 ADMIN_GRPC_OFFSET = 10000  # mini's worker dials the admin's gRPC at its HTTP port + 10000, whatever the flag says
@@ -77,6 +79,24 @@ def create_bucket(child: subprocess.Popen, args: argparse.Namespace, access: str
     return False
 
 
+def write_ready(child: subprocess.Popen, url: str) -> bool:
+    """Reading these bytes back goes through the filer, the master and the volume server: it works
+    only once the master knows the volume server, which after a restart can take the volume
+    server's next heartbeat (5s) when its first one came before the master led."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline, last = time.monotonic() + BUCKET_TIMEOUT, ""
+    while child.poll() is None and time.monotonic() < deadline:
+        try:
+            with opener.open(urllib.request.Request(url, data=b"ok\n", method="PUT"), timeout=10):
+                return True
+        except OSError as err:  # urllib's errors included: not writable yet
+            last = str(err)
+            time.sleep(0.5)
+    if child.poll() is None:
+        print(f"launch.py: could not write {url}: {last}", file=sys.stderr, flush=True)
+    return False
+
+
 def _free(port: int) -> bool:
     with socket.socket() as sock:
         try:
@@ -116,6 +136,7 @@ def main() -> int:
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--region", required=True)
     parser.add_argument("--s3-endpoint", required=True)
+    parser.add_argument("--ready", required=True)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -146,7 +167,8 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    failed = not create_bucket(child, args, access, secret) and child.poll() is None
+    ready = create_bucket(child, args, access, secret) and write_ready(child, args.ready)
+    failed = not ready and child.poll() is None
     if failed:
         child.terminate()
     code = child.wait()

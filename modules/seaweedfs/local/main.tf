@@ -6,6 +6,7 @@
 # runs weed and creates the bucket; the health probe passes only after that.
 locals {
   s3_endpoint = "http://127.0.0.1:${var.s3_port}"
+  ready_url   = "http://127.0.0.1:${var.filer_port}/.stackctl/ready" # launch.py writes it, the health probe reads it
   ports = [var.master_port, var.master_grpc_port, var.volume_port, var.volume_grpc_port,
   var.filer_port, var.filer_grpc_port, var.s3_port, var.s3_grpc_port]
 }
@@ -19,7 +20,7 @@ module "process" {
   argv = [
     "{env}/bin/python", "{module}/launch.py",
     "--s3-config", "{run_dir}/s3.json", "--bucket", var.bucket, "--region", var.region,
-    "--s3-endpoint", local.s3_endpoint, "--",
+    "--s3-endpoint", local.s3_endpoint, "--ready", local.ready_url, "--",
     "{env}/bin/weed", "-logtostderr", "mini", # -logtostderr: glog to the component's log, not files in /tmp
     "-dir={run_dir}/data",
     "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -40,12 +41,9 @@ module "process" {
     # and never used (after concurrent uploads), until this per-read/write timeout: default 30s.
     "-idleTimeout=3",
   ]
-  # The bucket's filer directory appears once launch.py created the bucket through S3; on a restart it
-  # is there before S3 listens, so the S3 port is probed too.
-  health = {
-    http = "http://127.0.0.1:${var.filer_port}/buckets/${var.bucket}/"
-    tcp  = "127.0.0.1:${var.s3_port}"
-  }
+  # The ready file exists once launch.py created the bucket through S3, and reads back only while the
+  # master knows the volume server; on a restart it is there before S3 listens, so S3 is probed too.
+  health       = { http = local.ready_url, tcp = "127.0.0.1:${var.s3_port}" }
   env          = {}
   ports        = local.ports
   unprivileged = false
