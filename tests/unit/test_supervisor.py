@@ -20,6 +20,7 @@ from stackctl.runtime.supervisor import (
     SpecError,
     SupervisorError,
     port_open,
+    probe,
     process_status,
     read_progress,
     start,
@@ -125,6 +126,15 @@ def test_start_is_idempotent_and_stop_frees_the_port(make_spec):
     assert not port_open(spec.ports[0]) and not group_alive(status["pid"])
     stop(spec, said.append)  # stopping what is not running is fine
     assert said[-1] == "web: not running"
+
+
+def test_a_health_with_http_and_tcp_needs_both(make_spec):
+    port, child, closed = free_ports(3)
+    http = f"http://127.0.0.1:{port}/health"
+    spec = make_spec(f"child_port={child}", port=port, health={"http": http, "tcp": f"127.0.0.1:{child}"})
+    start(spec, lambda _m: None)  # both pass
+    assert probe({"http": http, "tcp": f"127.0.0.1:{closed}"}) == "Connection refused"
+    assert probe({"http": http.replace("/health", "/nope"), "tcp": f"127.0.0.1:{child}"}) == "HTTP 404"
 
 
 def test_health_timeout_shows_the_log_tail_and_cleans_up(make_spec):

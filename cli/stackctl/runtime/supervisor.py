@@ -92,8 +92,8 @@ class Spec:
             raise SpecError("argv must be a list of strings")
         if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
             raise SpecError("env must map names to strings")
-        if health and (len(health) != 1 or next(iter(health)) not in ("http", "tcp")):
-            raise SpecError('health must be {"http": URL} or {"tcp": "HOST:PORT"}')
+        if not isinstance(health, dict) or set(health) - {"http", "tcp"}:
+            raise SpecError('health must be {"http": URL}, {"tcp": "HOST:PORT"} or both')
         stop_signal = data.get("stop_signal") or "SIGTERM"
         if not isinstance(getattr(signal, stop_signal, None), signal.Signals):
             raise SpecError(f"stop_signal {stop_signal!r} is not a signal name like SIGTERM")
@@ -240,11 +240,12 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # neve
 
 
 def probe(health: dict[str, str], timeout: float = 3.0) -> str | None:
-    """None when healthy, else why not."""
+    """None when healthy (both probes pass, when both are given), else why not."""
     if "http" in health:
         try:
             with _NO_PROXY.open(health["http"], timeout=timeout) as resp:
-                return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
+                if not 200 <= resp.status < 300:
+                    return f"HTTP {resp.status}"
         except urllib.error.HTTPError as err:
             return f"HTTP {err.code}"
         except (urllib.error.URLError, OSError) as err:
@@ -253,7 +254,7 @@ def probe(health: dict[str, str], timeout: float = 3.0) -> str | None:
         host, _, port = health["tcp"].rpartition(":")
         try:
             with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
-                return None
+                pass
         except OSError as err:
             return err.strerror or str(err)
     return None

@@ -28,6 +28,8 @@ module "process" {
   ports        = [var.port]
   unprivileged = false
   timeout      = 300 # the first start creates the whole schema
+  # safe: its state is in the backend and object stores; SIGTERM took ~1.8s (the CLI wrapper's teardown)
+  stop_signal = "SIGKILL"
   secret_env = {
     AWS_ACCESS_KEY_ID        = var.object_store_access_key
     AWS_SECRET_ACCESS_KEY    = var.object_store_secret_key

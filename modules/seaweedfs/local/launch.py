@@ -1,27 +1,39 @@
 """Run SeaweedFS for stackctl: S3 identities from the environment, the weed command, the bucket.
 
-    launch.py --s3-config FILE --bucket NAME --region R --s3-endpoint URL -- weed server ...
+    launch.py --s3-config FILE --bucket NAME --region R --s3-endpoint URL --ready URL -- weed mini ...
 
 The access key and secret arrive as STACKCTL_S3_ACCESS_KEY / STACKCTL_S3_SECRET_KEY (never in argv,
 the spec or Terraform state). They are written to FILE with mode 0600 and removed from weed's
-environment. This process stays weed's parent: it creates the bucket once S3 answers, and after
-weed exits it removes FILE and the unix sockets weed leaves in /tmp.
+environment. `weed mini` always runs an admin server and a maintenance worker: this process picks
+their ports and adds -admin.port / -admin.port.grpc to the command. It stays weed's parent: it
+creates the bucket once S3 answers, then writes a few bytes to the filer at the --ready URL, which
+the health probe reads back; after weed exits it removes FILE and the unix sockets weed leaves in
+/tmp.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
+import random
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
 import time
+import urllib.request
 
 BUCKET_TIMEOUT = 300  # the supervisor's health timeout fails earlier; this only bounds the loop
+ADMIN_GRPC_OFFSET = 10000  # mini's worker dials the admin's gRPC at its HTTP port + 10000, whatever the flag says
+# Read by weed from its environment: AWS_* become an extra admin identity of the S3 gateway, S3_* make
+# mini create buckets or advertise another URL. The stack's S3 is configured by argv and FILE only.
+FOREIGN_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "S3_BUCKET",
+               "S3_TABLE_BUCKET", "S3_EXTERNAL_URL")
 
 
 def write_identities(path: str, access_key: str, secret_key: str) -> None:
@@ -67,6 +79,46 @@ def create_bucket(child: subprocess.Popen, args: argparse.Namespace, access: str
     return False
 
 
+def write_ready(child: subprocess.Popen, url: str) -> bool:
+    """Reading these bytes back goes through the filer, the master and the volume server: it works
+    only once the master knows the volume server, which after a restart can take the volume
+    server's next heartbeat (5s) when its first one came before the master led."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline, last = time.monotonic() + BUCKET_TIMEOUT, ""
+    while child.poll() is None and time.monotonic() < deadline:
+        try:
+            with opener.open(urllib.request.Request(url, data=b"ok\n", method="PUT"), timeout=10):
+                return True
+        except OSError as err:  # urllib's errors included: not writable yet
+            last = str(err)
+            time.sleep(0.5)
+    if child.poll() is None:
+        print(f"launch.py: could not write {url}: {last}", file=sys.stderr, flush=True)
+    return False
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("", port))  # every address: mini also refuses a port that is taken elsewhere
+        except OSError:
+            return False
+    return True
+
+
+def admin_ports() -> list[str]:
+    """A free pair P, P+10000 for the admin server, below the kernel's ephemeral port range: stackctl
+    allocates the stacks' ports by binding port 0, i.e. inside that range, so the pair never takes a
+    port another stack was given. Random, so two stacks starting at once do not pick the same pair."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+        low = int(fh.read().split()[0])
+    ports = list(range(10000, low - ADMIN_GRPC_OFFSET)) or list(range(1024, low - ADMIN_GRPC_OFFSET))
+    for port in random.sample(ports, min(len(ports), 200)):
+        if _free(port) and _free(port + ADMIN_GRPC_OFFSET):
+            return [f"-admin.port={port}", f"-admin.port.grpc={port + ADMIN_GRPC_OFFSET}"]
+    raise SystemExit(f"launch.py: no free pair of ports P, P+{ADMIN_GRPC_OFFSET} below {low} for weed's admin")
+
+
 def remove_sockets(command: list[str]) -> None:
     """weed puts /tmp/seaweedfs-<service>-<port>.sock for its ports and leaves some behind."""
     for port in re.findall(r"^-[\w.]*port[\w.]*=(\d+)$", "\n".join(command), re.M):
@@ -84,6 +136,7 @@ def main() -> int:
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--region", required=True)
     parser.add_argument("--s3-endpoint", required=True)
+    parser.add_argument("--ready", required=True)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -93,10 +146,18 @@ def main() -> int:
         print("launch.py: needs a weed command after -- and STACKCTL_S3_ACCESS_KEY / STACKCTL_S3_SECRET_KEY "
               "in the environment", file=sys.stderr)
         return 2
+    command += admin_ports()  # before FILE exists: a failure here leaves no secret behind
+    for name in FOREIGN_ENV:
+        os.environ.pop(name, None)
     write_identities(args.s3_config, access, secret)
     for arg in command:
         if arg.startswith("-dir="):
             os.makedirs(arg[len("-dir="):], exist_ok=True)
+            # mini saves its flags there and at start applies each saved one whose flag is at its
+            # default. argv sets every flag we use, so this matters only when a later module drops a
+            # flag or sets it back to its default: the saved value would win. argv is the one source.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(arg[len("-dir="):], "mini.options"))
 
     child = subprocess.Popen(command)  # same process group: the supervisor's stop reaches it too
 
@@ -106,7 +167,8 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    failed = not create_bucket(child, args, access, secret) and child.poll() is None
+    ready = create_bucket(child, args, access, secret) and write_ready(child, args.ready)
+    failed = not ready and child.poll() is None
     if failed:
         child.terminate()
     code = child.wait()

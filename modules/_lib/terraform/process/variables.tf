@@ -37,7 +37,7 @@ variable "secret_env" {
 }
 
 variable "health" {
-  description = "Health probe: { http = URL } or { tcp = \"HOST:PORT\" }."
+  description = "Health probe: { http = URL }, { tcp = \"HOST:PORT\" }, or both (healthy when both pass)."
   type        = map(string)
 }
 
