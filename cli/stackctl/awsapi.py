@@ -7,7 +7,9 @@ boto3's own `endpoint_url=` argument. The rendered AWS provider gets the same en
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import threading
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -40,13 +42,23 @@ class AwsContext:
     region: str
     endpoint: str | None = None  # the manifest's target.endpoint: every service, wins over env and config
 
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
     def client(self, service: str) -> Any:
-        boto3, config = _boto3()
-        # a session per client: sessions are not thread-safe and preflight checks run in parallel
-        return boto3.session.Session().client(
-            service, region_name=self.region, endpoint_url=self.endpoint,
-            config=config.Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
-                                 read_timeout=30))
+        """One client per service for the command, shared by the checks that run in parallel: botocore's
+        clients are thread-safe, its sessions are not, so they are made one at a time, from one session.
+        (A client per call loaded its service model each time: EC2's takes 0.2 s, preflight made five.)"""
+        with self._lock:
+            if service not in self._clients:
+                boto3, config = _boto3()
+                if "session" not in self._clients:
+                    self._clients["session"] = boto3.session.Session()
+                self._clients[service] = self._clients["session"].client(
+                    service, region_name=self.region, endpoint_url=self.endpoint,
+                    config=config.Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
+                                         read_timeout=30))
+            return self._clients[service]
 
     def endpoint_of(self, service: str) -> str | None:
         """The override in effect for a service, or None for AWS's own endpoint."""
@@ -110,8 +122,9 @@ def _simple_endpoints(session) -> dict[str, str] | None:
     return dict.fromkeys(SERVICES, url)
 
 
+@functools.lru_cache(maxsize=1)
 def known_regions() -> list[str]:
-    """Regions of every AWS partition that botocore knows, offline."""
+    """Regions of every AWS partition that botocore knows, offline (read once: 0.14 s)."""
     boto3, _config = _boto3()
     session = boto3.session.Session()
     return sorted({r for partition in session.get_available_partitions()

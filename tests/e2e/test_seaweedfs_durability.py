@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from stackctl.runtime.supervisor import port_open
+from stackctl.runtime.supervisor import log_tail, port_open
 from stackctl.workdir import Workdir
 
 pytestmark = pytest.mark.e2e
@@ -88,6 +88,10 @@ def test_objects_survive_a_supervisor_stop_and_start(tmp_path, stackctl_home):
         for key, body in objects.items():
             got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             assert got == body, f"{key}: {len(got)} bytes back of {len(body)}, or different ones"
+    except BaseException:
+        log = Workdir("durable").root / "logs" / "store.log"  # shown with the failure; down removes it
+        print(f"--- last lines of {log}:\n{log_tail(log, lines=80)}")
+        raise
     finally:
         down = run("stackctl.app", "down", str(manifest), "--yes", check=False)
     assert down.returncode == 0, down.stdout[-4000:] + down.stderr[-4000:]
