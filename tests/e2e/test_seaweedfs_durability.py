@@ -32,6 +32,10 @@ components:
   store: {use: seaweedfs}
 """
 STOP_LIMIT = 5.0  # seconds; `weed server` took ~15
+# weed 4.48: now and then mini's admin server, stopping, waits to release its lock on the master through
+# a master client that the same stop has just closed, until mini gives up on it after 10s (then the
+# filer, volume and store closes still run). The stop takes ~11s then; no flag avoids it.
+ADMIN_STUCK = "timed out waiting for admin/s3/webdav to shut down"
 
 
 def run(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -73,12 +77,15 @@ def test_objects_survive_a_supervisor_stop_and_start(tmp_path, stackctl_home):
 
         run_dir = Workdir("durable").run_dir("store")
         spec = (run_dir / "spec.json").read_text()  # what the provisioners are given
+        log = Workdir("durable").root / "logs" / "store.log"
+        offset = log.stat().st_size
         started = time.monotonic()
         stopped = run("stackctl.runtime", "stop", spec)
         took = time.monotonic() - started
         assert "SIGKILL" not in stopped.stdout, stopped.stdout  # a clean stop, not a kill
         assert [p for p in json.loads(spec)["ports"] if port_open(p)] == []
-        assert took < STOP_LIMIT, f"the stop took {took:.1f}s"
+        stuck = ADMIN_STUCK in log_tail(log, offset, lines=1000)
+        assert took < STOP_LIMIT + 10 * stuck, f"the stop took {took:.1f}s"
 
         secrets = {"STACKCTL_S3_ACCESS_KEY": out["access_key"], "STACKCTL_S3_SECRET_KEY": out["secret_key"]}
         run("stackctl.runtime", "start", spec, env=secrets)  # the same spec: the same data directory
@@ -88,8 +95,8 @@ def test_objects_survive_a_supervisor_stop_and_start(tmp_path, stackctl_home):
         for key, body in objects.items():
             got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             assert got == body, f"{key}: {len(got)} bytes back of {len(body)}, or different ones"
-    except BaseException:
-        log = Workdir("durable").root / "logs" / "store.log"  # shown with the failure; down removes it
+    except BaseException:  # shown with the failure: down removes the log
+        log = Workdir("durable").root / "logs" / "store.log"
         print(f"--- last lines of {log}:\n{log_tail(log, lines=80)}")
         raise
     finally:
