@@ -1,7 +1,7 @@
 # One supervised process: the shape every local component module shares. Its provisioners call
 # stackctl's supervisor with the spec as one JSON argument (no shell quoting to break).
-resource "terraform_data" "this" {
-  input = {
+locals {
+  launch = {
     python  = var.runtime.python
     run_dir = var.runtime.run_dir
     # New secrets need a restart (they are read at start); only a hash is kept in state.
@@ -22,6 +22,13 @@ resource "terraform_data" "this" {
       private_tmp  = var.private_tmp
     }, var.stop_timeout == null ? {} : { stop_timeout = var.stop_timeout })
   }
+}
+
+resource "terraform_data" "this" {
+  input = local.launch
+  # A changed launch (argv, ports, env, secrets) is a stop with the old spec and a start with the new
+  # one: a change of `input` alone is an in-place update, which runs no provisioner.
+  triggers_replace = local.launch
 
   provisioner "local-exec" {
     interpreter = [self.input.python, "-m", "stackctl.runtime", "start"]
