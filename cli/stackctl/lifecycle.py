@@ -138,8 +138,8 @@ def plan(stack: Stack, console: Console, opts: Options) -> terraform.PlanResult:
         rendered = render(stack)
         tf = runner(stack, rendered.root, opts)
         tf.init()
-        result = tf.plan(replace=stack.target.replace_addresses(stack.target.drifted(stack)))
-        terraform.discard_plan(result.path)  # shown, not applied: `up` plans afresh
+        # shown, not applied (`up` plans afresh): no plan file, its summary read from plan's events
+        result = tf.plan(replace=stack.target.replace_addresses(stack.target.drifted(stack)), save=False)
         print_plan(console, result)
         return result
 

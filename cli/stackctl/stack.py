@@ -114,6 +114,9 @@ class Stack:
                   if s.type == "port" and n not in c.spec.with_ and n not in record.ports.get(i, {})]
         for (inst, name), port in zip(wanted, allocate_ports(len(wanted)), strict=True):
             record.ports.setdefault(inst, {})[name] = port
+        made = secrets.generated_all(self.name, [
+            f"{i}.{n}" for i, c in self.components.items() for n, s in c.contract.inputs_for(kind).items()
+            if s.type == "secret" and s.generate and c.spec.with_.get(n) is None])
         for inst, comp in self.components.items():
             for name, spec in comp.contract.inputs_for(kind).items():
                 given = comp.spec.with_.get(name)
@@ -122,7 +125,7 @@ class Stack:
                         where = self.loaded.where("components", inst, "with", name)
                         comp.secret_values[name] = secrets.resolve_ref(given["secret"], where)
                     elif spec.generate:
-                        comp.secret_values[name] = secrets.generated(self.name, f"{inst}.{name}")
+                        comp.secret_values[name] = made[f"{inst}.{name}"]
                     else:
                         comp.secret_values[name] = spec.default
                 elif given is not None:

@@ -429,8 +429,13 @@ class Terraform:
             )
 
     def plan(
-        self, destroy: bool = False, replace: Iterable[str] = (), on_event: EventHandler | None = None
+        self, destroy: bool = False, replace: Iterable[str] = (), on_event: EventHandler | None = None,
+        save: bool = True,
     ) -> PlanResult:
+        """`plan -out` and `show -json` of that plan, to be applied; with save=False (shown only), one
+        `plan -json` whose events give the same PlanResult (path None): no plan file, no second run."""
+        if not save:
+            return self._plan_shown(destroy, replace, on_event)
         # The saved plan holds every variable's value, TF_VAR_ secrets included: keep it out of the
         # rendered root, in a 0700 dir of the stack's private tmp dir, removed by apply (or on any
         # failure here); the next command removes one a killed run left (clean_stale).
@@ -442,18 +447,29 @@ class Terraform:
             discard_plan(plan_path)
             raise
 
+    def _plan_args(self, destroy: bool, replace: Iterable[str]) -> list[str]:
+        args = ["plan", "-json", "-input=false", "-no-color", "-lock-timeout=0s", "-detailed-exitcode"]
+        return args + ["-destroy"] * destroy + [f"-replace={addr}" for addr in replace]
+
+    def _plan_shown(self, destroy: bool, replace: Iterable[str], on_event: EventHandler | None) -> PlanResult:
+        planned = PlannedChanges()
+
+        def read(event: Event) -> None:
+            planned.feed(event)
+            if on_event:
+                on_event(event)
+
+        run = self._run(self._plan_args(destroy, replace), stream=True, on_event=read)
+        if run.returncode not in (0, 2):
+            raise self._failed(run, "fix the error above, then plan again")
+        result = planned.result()
+        result.has_changes = result.has_changes or run.returncode == 2
+        return result
+
     def _plan(self, plan_path: Path, destroy: bool, replace: Iterable[str],
               on_event: EventHandler | None) -> PlanResult:
-        args = [
-            "plan",
-            "-json",
-            f"-out={plan_path}",
-            "-input=false",
-            "-no-color",
-            "-lock-timeout=0s",
-            "-detailed-exitcode",
-        ]
-        args += ["-destroy"] * destroy + [f"-replace={addr}" for addr in replace]
+        args = self._plan_args(destroy, replace)
+        args.insert(2, f"-out={plan_path}")
         run = self._run(args, stream=True, on_event=on_event)
         if run.returncode not in (0, 2):
             raise self._failed(run, "fix the error above, then plan again")

@@ -78,6 +78,14 @@ def test_plan_summary_counts_and_printer(two):
 
     assert two.plan(destroy=True).summary == {"add": 0, "change": 0, "destroy": 2}
 
+    for kwargs in ({}, {"replace": ["module.alpha.terraform_data.this"]}, {"destroy": True}):
+        saved = two.plan(**kwargs)
+        discard_plan(saved.path)
+        before = set(two.tmp_dir.iterdir())
+        shown = two.plan(save=False, **kwargs)  # shown only: read from plan's events
+        assert shown.path is None and set(two.tmp_dir.iterdir()) == before  # no plan file
+        assert (sorted(shown.changes), shown.has_changes) == (sorted(saved.changes), saved.has_changes), kwargs
+
 
 def test_apply_events_drive_the_plain_view(two):
     events: list[dict] = []
