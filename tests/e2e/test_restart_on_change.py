@@ -8,9 +8,9 @@ the old server went on serving the old port while the state claimed the new one.
 from __future__ import annotations
 
 import pytest
+from tests.e2e.test_killed_runs import alive, server_pid, stackctl
 
 from stackctl.workdir import Workdir, allocate_ports, port_is_open
-from tests.e2e.test_killed_runs import alive, server_pid, stackctl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
