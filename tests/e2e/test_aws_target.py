@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+from pathlib import Path
 
 import boto3
 import pytest
@@ -113,6 +115,57 @@ def test_aws_gpu_stack_up_plan_down(aws_env, mirror, stackctl_home, tmp_path):
     assert _tagged("aws-gpu") == []
     assert _client("iam").list_roles(PathPrefix="/stackctl/aws-gpu/")["Roles"] == []
     assert not (stackctl_home / "stacks" / "aws-gpu").exists()
+
+
+ONE_RUN = """\
+apiVersion: stackctl/v1
+kind: Stack
+metadata: {{name: one-run}}
+target: {{kind: aws, region: us-east-1}}
+components:
+  tracking: {{use: mlflow, with: {{instance_type: {itype}}}}}
+"""
+
+
+def _plan_lines(text):
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("component "))
+    end = next(i for i, line in enumerate(lines) if line.startswith("Plan: "))
+    return lines[start:end + 1]
+
+
+def test_up_yes_checks_during_init_then_applies_in_one_run(aws_env, mirror, stackctl_home, write):
+    """A NO (an instance type no zone offers) stops `up` before any plan, its checks having run during
+    init, which it leaves whole; with the type fixed, `up --yes` runs one apply -auto-approve whose events
+    print the summary `plan` prints, its provider linked from the shared plugin cache."""
+    bad = str(write(ONE_RUN.format(itype="x9.nope")))
+    stopped = run_cli("up", bad, "--yes", "--no-smoke")
+    assert stopped.returncode == 2, stopped.stdout + stopped.stderr
+    assert "  NO x9.nope offered: x9.nope is not offered in any zone of us-east-1" in stopped.stdout
+    assert "preflight failed: x9.nope offered" in stopped.stderr and "Plan:" not in stopped.stdout
+    tf_dir = stackctl_home / "stacks" / "one-run" / "tf"
+    assert (tf_dir / ".terraform.lock.hcl").is_file() and not (tf_dir / "terraform.tfstate").exists()
+    assert not (tf_dir.parent / "stack.json").exists()
+
+    good = str(write(ONE_RUN.format(itype="t3.medium")))
+    plan = run_cli("plan", good)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    up = run_cli("up", good, "--yes", "--no-smoke")
+    assert up.returncode == 0, up.stdout + up.stderr
+    out = up.stdout
+    assert _plan_lines(out) == _plan_lines(plan.stdout)
+    assert out.index("OK t3.medium offered") < out.index("Plan: ") < out.index("tracking  ready after")
+    assert [i["InstanceType"] for i in _live_instances("one-run")] == ["t3.medium"]
+    provider = next((tf_dir / ".terraform" / "providers" / "registry.terraform.io" / "hashicorp" / "aws").glob("*/*"))
+    assert provider.is_symlink() and Path(os.readlink(provider)).is_relative_to(stackctl_home / "cache" / "plugins")
+
+    again = run_cli("up", good, "--yes", "--no-smoke")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "No changes: the stack already matches its manifest." in again.stdout
+    assert "tracking  " not in again.stdout.split("No changes")[1].split("stack one-run is up")[0]  # no view
+    down = run_cli("down", good, "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert _tagged("one-run") == []
 
 
 S3_STATE_STACK = """\
