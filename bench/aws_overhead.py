@@ -24,11 +24,11 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import timed
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -41,15 +41,6 @@ target: {kind: aws, region: us-east-1, gpu: {type: a10g, count: 1}}
 components:
   tracking: {use: mlflow}
 """
-
-
-def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})})
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(argv[:4])} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return time.perf_counter() - started
 
 
 def stackctl(*args: str) -> float:

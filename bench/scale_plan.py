@@ -22,11 +22,12 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import timed
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -44,15 +45,6 @@ def manifest(components: int) -> str:
                   f"  server{g}: {{use: server, connect: {{model_registry: tracker{g}}}}}"]
     lines += [f"  extra{i}: {{use: db}}" for i in range(components % 4)]
     return "\n".join(lines) + "\n"
-
-
-def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})})
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(argv[:4])} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return time.perf_counter() - started
 
 
 def validate_and_render(path: Path, out: Path) -> tuple[float, Path, dict[str, str]]:

@@ -1,0 +1,18 @@
+"""What every bench script times a command with (run from bench/, so `from timing import timed`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    """Seconds `argv` took; a failure stops the bench with the end of its output."""
+    started = time.perf_counter()
+    result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})})
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(argv[:4])} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return time.perf_counter() - started
