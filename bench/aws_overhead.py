@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from timing import timed
+from timing import stackctl, timed
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -41,10 +41,6 @@ target: {kind: aws, region: us-east-1, gpu: {type: a10g, count: 1}}
 components:
   tracking: {use: mlflow}
 """
-
-
-def stackctl(*args: str) -> float:
-    return timed([sys.executable, "-m", "stackctl.app", *args])
 
 
 def baseline_root(manifest: str, home: Path) -> tuple[Path, dict[str, str]]:

@@ -16,3 +16,8 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     if result.returncode != 0:
         sys.exit(f"{' '.join(argv[:4])} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return time.perf_counter() - started
+
+
+def stackctl(*args: str) -> float:
+    """Seconds one `stackctl ARGS` took, run as a user runs it (its own process, this interpreter)."""
+    return timed([sys.executable, "-m", "stackctl.app", *args])

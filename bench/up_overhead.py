@@ -29,19 +29,12 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from timing import stackctl
+
 from stackctl import paths
 from stackctl.runtime import envs
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def stackctl(*args: str) -> float:
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "stackctl.app", *args], capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL)
-    if result.returncode != 0:
-        sys.exit(f"stackctl {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return time.perf_counter() - started
 
 
 def status(manifest: str) -> dict:
