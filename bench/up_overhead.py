@@ -225,7 +225,7 @@ def measure(manifest: str, rounds: int = 3, cold: bool = False) -> dict[str, flo
         med[f"ratio {what}"] = med[f"stackctl {what}"] / med[f"baseline {what}"]
         med[f"overhead {what}"] = med[f"stackctl {what}"] - med[f"baseline {what}"]
         print(f"ratio {what:4s} (stackctl / baseline): {med[f'ratio {what}']:.2f}x "
-              f"(+{med[f'overhead {what}']:.2f}s)")
+              f"({med[f'overhead {what}']:+.2f}s)")
     return med
 
 
