@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackctl import embedded_terraform, paths
+from stackctl import embedded_terraform, init_stamp, paths
 from stackctl.errors import InputError, Interrupted, LockError, TerraformError, ToolMissingError
 
 Event = dict[str, Any]
@@ -420,13 +420,20 @@ class Terraform:
         self.plugin_cache = cache.get("TF_PLUGIN_CACHE_DIR")  # ours, None when the user's own applies
 
     # -- commands ---------------------------------------------------------------------------------
-    def init(self) -> None:
+    def init(self) -> bool:
+        """`terraform init`, unless its inputs are those of the last successful one here. True if it ran."""
+        stamp = init_stamp.fingerprint(self.workdir, self.command, self.env)
+        if init_stamp.is_current(self.workdir, stamp):
+            return False
+        init_stamp.forget(self.workdir)  # a failed or killed init must not look complete
         with _cache_lock(self.plugin_cache, self.notify):
             run = self._run(["init", "-input=false", "-no-color"], stream=False)
         if run.returncode:
             raise self._failed(
                 run, "check module sources and provider versions; offline, set STACKCTL_PROVIDER_MIRROR"
             )
+        init_stamp.record(self.workdir, stamp)
+        return True
 
     def plan(
         self, destroy: bool = False, replace: Iterable[str] = (), on_event: EventHandler | None = None,

@@ -25,6 +25,7 @@ from stackctl.runtime.supervisor import (
     read_progress,
     start,
     stop,
+    stop_recorded,
 )
 
 # A server with knobs: a health path, an optional child server on a second port (same process
@@ -181,6 +182,22 @@ def test_stop_kills_the_whole_group_even_when_sigterm_is_ignored(make_spec):
     assert any("sending SIGKILL" in m for m in said)
     assert not group_alive(pid)
     assert not port_open(spec.ports[0]) and not port_open(child_port)
+
+
+def test_a_grace_caps_the_stop_timeout_when_the_data_goes_next(make_spec):
+    """`down` deletes the data next: a server still busy after its stop signal gets `grace` seconds, not
+    its own stop_timeout (30 s here), then SIGKILL; without a grace the spec's timeout holds."""
+    spec = make_spec("ignore_term=1", stop_timeout=30)
+    start(spec, lambda _m: None)
+    pid = process_status(spec.run_dir)["pid"]
+    said: list[str] = []
+    began = time.monotonic()
+    assert stop_recorded(spec.run_dir, said.append, grace=1.0) is True
+    took = time.monotonic() - began
+    assert 0.9 < took < 6, took
+    assert "web: still running 1s after SIGTERM, sending SIGKILL" in said, said
+    assert not group_alive(pid) and not port_open(spec.ports[0])
+    assert json.loads((spec.run_dir / "spec.json").read_text())["stop_timeout"] == 30  # the spec is unchanged
 
 
 def test_a_dead_process_is_detected_and_restarted(make_spec):

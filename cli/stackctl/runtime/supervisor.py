@@ -13,6 +13,7 @@ SeaweedFS's, which hold the S3 keys) are too.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -527,15 +528,19 @@ def stop(spec: Spec, say: Say = print) -> None:
         _stop_locked(spec, say)
 
 
-def stop_recorded(run_dir: str | Path, say: Say = print) -> bool:
+def stop_recorded(run_dir: str | Path, say: Say = print, grace: float | None = None) -> bool:
     """Stop whatever the spec recorded in run_dir started; True when a process had to be stopped.
 
     For processes Terraform no longer knows about: a start interrupted by Ctrl-C leaves its
     resource tainted, and Terraform runs no destroy-time provisioner for tainted resources.
+    `grace` caps the spec's stop_timeout: when the data is about to be deleted, a server that is slow
+    to stop after its own signal has nothing left to save.
     """
     spec = _load_spec(Path(run_dir))
     if spec is None or process_status(run_dir)["state"] not in ("running", "broken"):
         return False
+    if grace is not None:
+        spec = dataclasses.replace(spec, stop_timeout=min(spec.stop_timeout, grace))
     stop(spec, say)
     return True
 

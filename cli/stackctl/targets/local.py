@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from ..workdir import port_is_open
 from .base import Check, RootVariable, Target
 
+DISCARD_GRACE = 3.0  # seconds after its stop signal before `down` kills a server (its data goes next)
+
 
 def process_status(run_dir):
     # imported on use: the supervisor is only needed once a stack runs, not for validate/render
@@ -119,14 +121,18 @@ class LocalTarget(Target):
 
         `down` removes the workdir, data included, so the order destroy follows (dependents first)
         protects nothing here; it only makes down as slow as the sum of the stops along the longest
-        chain. Each server still gets its own stop signal. Destroy's stop provisioners wait on the
-        same run-dir lock and then find the server stopped; one that failed to stop fails there.
+        chain. Each server still gets its own stop signal, and SIGKILL after DISCARD_GRACE instead of
+        its own stop_timeout: what a graceful stop saves is deleted next (measured: SeaweedFS 4.48's
+        admin server at times waits out mini's 10 s shutdown timeout on a plugin job). Postgres, the
+        one whose graceful stop also cleans up outside its data (its SysV shared memory), takes
+        well under that. Destroy's stop provisioners wait on the same run-dir lock and then find the
+        server stopped; one that failed to stop fails there.
         """
         from ..runtime.supervisor import SupervisorError, stop_recorded
 
         def stop(inst: str) -> None:
             with contextlib.suppress(SupervisorError, OSError):  # destroy's own stop reports it
-                stop_recorded(stack.workdir.run_dir(inst), say=lambda _line: None)
+                stop_recorded(stack.workdir.run_dir(inst), say=lambda _line: None, grace=DISCARD_GRACE)
 
         instances = _deployed(stack)
         with ThreadPoolExecutor(max_workers=max(1, len(instances))) as pool:
