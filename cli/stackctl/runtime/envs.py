@@ -107,7 +107,8 @@ def _run(argv: list[str], what: str) -> None:
     if proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()
         tail = "\n".join(output.splitlines()[-30:])
-        missing = _MISSING.search(output) if os.environ.get(WHEELHOUSE_VAR) else None
+        # uv wraps its message at the terminal's width: search it as one line
+        missing = _MISSING.search(" ".join(output.split())) if os.environ.get(WHEELHOUSE_VAR) else None
         if missing:
             raise EnvError(f"{what} failed: the wheelhouse {os.environ[WHEELHOUSE_VAR]} has no wheel for "
                            f"{next(g for g in missing.groups() if g)} (this host installs from it only)\n{tail}")

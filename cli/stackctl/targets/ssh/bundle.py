@@ -70,6 +70,9 @@ class HostFacts:
             raise UnsupportedError(f"an ssh host without glibc ({host}: {facts.machine})",
                                    "component wheels are built for manylinux (glibc) only, not musllinux",
                                    "use a glibc-based Linux distribution on the host")
+        if not facts.platforms():
+            raise UnsupportedError(f"{host}: glibc {facts.glibc} on {facts.machine}",
+                                   "no manylinux wheels exist for a glibc that old", "upgrade the host's OS")
         return facts
 
     @property
@@ -135,7 +138,7 @@ class Bundle:
 
 def build(facts: HostFacts, requirement_sets: list[list[str]], say: Say = lambda _m: None) -> Bundle:
     """The bundle for a host with these facts and these component requirement sets (cached parts)."""
-    runtime, runtime_key = _runtime_part()
+    runtime, runtime_key = runtime_part()
     uv_part = _uv_part(facts, say)
     bundle = Bundle(facts, [sorted(r) for r in requirement_sets], f"runtime/{runtime_key}", f"uv/{uv_part.name}/uv")
     bundle.add(bundle.runtime, runtime)
@@ -198,8 +201,16 @@ def _pip_download(facts: HostFacts, reqs: list[str], dest: Path, what: str, no_d
                         f"from here; `python -m pip` must be installed in {sys.prefix}")
 
 
+def wheelhouse_key(facts: HostFacts, reqs: list[str]) -> str:
+    return cache_key(requirements=sorted(reqs), python=facts.python, abi=facts.abi, platforms=facts.platforms())
+
+
+def uv_key(facts: HostFacts, version: str) -> str:
+    return cache_key(uv=version, platforms=facts.platforms())
+
+
 def _wheelhouse_part(facts: HostFacts, reqs: list[str], say: Say) -> Path:
-    key = cache_key(requirements=sorted(reqs), python=facts.python, abi=facts.abi, platforms=facts.platforms())
+    key = wheelhouse_key(facts, reqs)
 
     def make(tmp: Path) -> None:
         say(f"downloading wheels for {' '.join(reqs)} (python {facts.python}, {facts.platforms()[0]})")
@@ -210,7 +221,7 @@ def _wheelhouse_part(facts: HostFacts, reqs: list[str], say: Say) -> Path:
 
 def _uv_part(facts: HostFacts, say: Say) -> Path:
     version = importlib.metadata.version("uv")  # the uv stackctl builds envs with here
-    key = cache_key(uv=version, platforms=facts.platforms())
+    key = uv_key(facts, version)
 
     def make(tmp: Path) -> None:
         say(f"downloading uv {version} for {facts.platforms()[0]}")
@@ -239,7 +250,8 @@ def runtime_sources() -> dict[str, Path]:
     return out
 
 
-def _runtime_part() -> tuple[Path, str]:
+def runtime_part() -> tuple[Path, str]:
+    """The cached runtime tree and its key (a hash of its files: a new stackctl ships a new runtime)."""
     sources = runtime_sources()
     digest = hashlib.sha256()
     for rel, path in sorted(sources.items()):
