@@ -162,3 +162,39 @@ def test_a_host_without_python3_is_one_clear_error(tmp_path):
     with pytest.raises(ShipError) as err:
         ship.host_facts(NoPython())
     assert "localdir: stackctl: no python3 on this host" in str(err.value) and "fix: install python3" in str(err.value)
+
+
+def _slow_make(tmp: Path) -> None:
+    import time
+
+    with open(os.environ["STKSHIP_BUILDS"], "a") as fh:
+        fh.write("build\n")
+    (tmp / "data").write_text("x")
+    time.sleep(0.5)
+
+
+def test_a_part_is_built_once_by_concurrent_builds_and_only_whole(tmp_path, monkeypatch):
+    import multiprocessing
+
+    monkeypatch.setenv("STKSHIP_BUILDS", str(tmp_path / "builds"))
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=bundle._cached, args=("test", "k1", _slow_make)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert (tmp_path / "builds").read_text() == "build\n"
+    part = bundle.ship_cache() / "test" / "k1"
+    assert json.loads((part / bundle.MANIFEST).read_text())["data"][:2] == [
+        "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881", 1]
+    assert sorted(p.name for p in part.parent.iterdir()) == [".k1.lock", "k1"]  # no temp dir left
+
+    def broken(tmp: Path) -> None:
+        (tmp / "half").write_text("x")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        bundle._cached("test", "k2", broken)
+    assert not (part.parent / "k2").exists() and sorted(p.name for p in part.parent.iterdir()) == [
+        ".k1.lock", ".k2.lock", "k1"]
