@@ -150,6 +150,8 @@ def test_ship_sends_only_what_the_host_lacks_and_verifies_it(tmp_path):
     small.files["extra/a.whl"].local.write_bytes(b"C" * 1000)  # the cache copy damaged after its manifest
     with pytest.raises(ShipError, match="extra/a.whl arrived damaged"):
         ship.ship(host, small, root)
+    assert Path(root, "extra/a.whl").read_bytes() == b"B" * 1000  # not moved into place
+    assert not list(Path(root, ".ship").glob("incoming-*"))  # nor left behind
 
 
 def test_a_host_without_python3_is_one_clear_error(tmp_path):

@@ -140,7 +140,8 @@ def build(facts: HostFacts, requirement_sets: list[list[str]], say: Say = lambda
     """The bundle for a host with these facts and these component requirement sets (cached parts)."""
     runtime, runtime_key = runtime_part()
     uv_part = _uv_part(facts, say)
-    bundle = Bundle(facts, [sorted(r) for r in requirement_sets], f"runtime/{runtime_key}", f"uv/{uv_part.name}/uv")
+    sets = [list(r) for r in sorted({tuple(sorted(r)) for r in requirement_sets})]  # components may share one
+    bundle = Bundle(facts, sets, f"runtime/{runtime_key}", f"uv/{uv_part.name}/uv")
     bundle.add(bundle.runtime, runtime)
     bundle.add(f"uv/{uv_part.name}", uv_part)
     for reqs in bundle.requirement_sets:

@@ -73,23 +73,25 @@ def inside(root, rel):
 
 
 def install(root, incoming, wanted):
-    with open(os.path.join(ship_dir(root), "lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two ships to one host at once: one record, no lost update
-        record = read_record(root)
-        for rel, want in sorted(wanted.items()):
-            src, dst = inside(incoming, rel), inside(root, rel)
-            got = sha256(src)
-            if got != want["sha256"]:
-                fail(f"{rel} arrived damaged: sha256 {got}, expected {want['sha256']}")
-            os.chmod(src, want["mode"])
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            os.replace(src, dst)
-            record[rel] = [got, os.stat(dst).st_size]
-        tmp = os.path.join(ship_dir(root), "record.json.tmp")
-        with open(tmp, "w") as fh:
-            json.dump(record, fh, sort_keys=True)
-        os.replace(tmp, os.path.join(ship_dir(root), "record.json"))  # a killed install never half-writes it
-    shutil.rmtree(incoming, ignore_errors=True)
+    try:
+        with open(os.path.join(ship_dir(root), "lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two ships to one host at once: one record, no lost update
+            record = read_record(root)
+            for rel, want in sorted(wanted.items()):
+                src, dst = inside(incoming, rel), inside(root, rel)
+                got = sha256(src)
+                if got != want["sha256"]:
+                    fail(f"{rel} arrived damaged: sha256 {got}, expected {want['sha256']}")
+                os.chmod(src, want["mode"])
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                os.replace(src, dst)
+                record[rel] = [got, os.stat(dst).st_size]
+            tmp = os.path.join(ship_dir(root), "record.json.tmp")
+            with open(tmp, "w") as fh:
+                json.dump(record, fh, sort_keys=True)
+            os.replace(tmp, os.path.join(ship_dir(root), "record.json"))  # a killed install never half-writes it
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)  # what was not moved into place is sent again next time
     return {"installed": len(wanted)}
 
 
