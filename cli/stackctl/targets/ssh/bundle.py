@@ -191,6 +191,8 @@ def _write_manifest(part: Path) -> None:
 
 
 def _pip_download(facts: HostFacts, reqs: list[str], dest: Path, what: str, no_deps: bool = False) -> None:
+    # Known limit: pip evaluates markers other than python_version (platform_machine, ...) against this
+    # machine, so a bundle for another arch can miss a dependency gated on the host's arch.
     argv = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--dest", str(dest),
             *facts.pip_target(), *(["--no-deps"] if no_deps else []), *reqs]
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
