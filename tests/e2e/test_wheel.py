@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import venv
+from pathlib import Path
 
 import pytest
 from tests.conftest import REPO
@@ -44,3 +45,15 @@ def test_wheel_installs_and_runs_from_any_directory(tmp_path):
                                                                  "STACKCTL_HOME": str(tmp_path / "home")})
     assert render.returncode == 0, render.stderr
     assert (tmp_path / "root" / "modules" / "mlflow" / "main.tf").is_file()
+
+
+    # the ssh target ships its runtime from the installed package too, not only from a checkout
+    code = ("from stackctl.targets.ssh import bundle; part, _ = bundle.runtime_part(); "
+            "print(part); print(bundle.runtime_sources()['stackctl/runtime/envs.py'])")
+    shipped = subprocess.run([str(env_dir / "bin" / "python"), "-c", code], cwd=elsewhere, capture_output=True,
+                             text=True, env={"HOME": str(tmp_path), "STACKCTL_HOME": str(tmp_path / "home")})
+    assert shipped.returncode == 0, shipped.stderr
+    part, envs_source = shipped.stdout.split()
+    assert envs_source.startswith(str(env_dir)) and "/site-packages/stackctl/runtime/envs.py" in envs_source
+    assert (Path(part) / "stackctl" / "runtime" / "supervisor.py").is_file()
+    assert (Path(part) / "platformdirs" / "__init__.py").is_file()

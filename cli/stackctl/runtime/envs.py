@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,10 @@ from pathlib import Path
 from .. import paths
 
 READY = ".stackctl-ready"
+# On an ssh target's (maybe air-gapped) host, the shipped wheelhouse and uv: install from that
+# directory only, never from an index (see targets/ssh/ship.py, which sets both).
+WHEELHOUSE_VAR = "STACKCTL_WHEELHOUSE"
+UV_VAR = "STACKCTL_UV"
 Progress = Callable[[str], None] | None
 
 
@@ -76,6 +81,8 @@ def _locked(lock_file: Path) -> Iterator[None]:
 
 
 def _find_uv() -> str | None:
+    if os.environ.get(UV_VAR):
+        return os.environ[UV_VAR]
     try:
         from uv import find_uv_bin
 
@@ -84,10 +91,27 @@ def _find_uv() -> str | None:
         return shutil.which("uv")
 
 
+def _offline(uv: bool) -> list[str]:
+    """The arguments that keep an install to the shipped wheelhouse, when there is one."""
+    wheelhouse = os.environ.get(WHEELHOUSE_VAR)
+    return [*(["--offline"] if uv else []), "--no-index", "--find-links", wheelhouse] if wheelhouse else []
+
+
+# what uv and pip say when a wheelhouse lacks a requirement (or the version asked for)
+_MISSING = re.compile(r"(\S+) was not found in the provided package locations|there is no version of (\S+?)[,\s]"
+                      r"|No matching distribution found for (\S+)")
+
+
 def _run(argv: list[str], what: str) -> None:
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
+        output = (proc.stdout + proc.stderr).strip()
+        tail = "\n".join(output.splitlines()[-30:])
+        # uv wraps its message at the terminal's width: search it as one line
+        missing = _MISSING.search(" ".join(output.split())) if os.environ.get(WHEELHOUSE_VAR) else None
+        if missing:
+            raise EnvError(f"{what} failed: the wheelhouse {os.environ[WHEELHOUSE_VAR]} has no wheel for "
+                           f"{next(g for g in missing.groups() if g)} (this host installs from it only)\n{tail}")
         raise EnvError(f"{what} failed (exit {proc.returncode}): {' '.join(argv)}\n{tail}")
 
 
@@ -101,10 +125,11 @@ def _build_with_uv(uv: str, requirements: list[str], target: Path) -> None:
     try:
         # --relocatable: entry points find their interpreter relative to themselves, so the
         # env still works after the rename from its temp dir.
-        _run([uv, "venv", "--quiet", "--relocatable", "--python", sys.executable, str(tmp)], "uv venv")
+        _run([uv, "venv", "--quiet", "--relocatable", *_offline(True), "--python", sys.executable, str(tmp)],
+             "uv venv")
         if requirements:
-            _run([uv, "pip", "install", "--quiet", "--python", str(tmp / "bin" / "python"), *requirements],
-                 "uv pip install")
+            _run([uv, "pip", "install", "--quiet", *_offline(True), "--python", str(tmp / "bin" / "python"),
+                  *requirements], "uv pip install")
         _write_meta(tmp, requirements)
         (tmp / READY).write_text("")
         if target.exists():  # a leftover from an interrupted pip build
@@ -123,7 +148,7 @@ def _build_with_pip(requirements: list[str], target: Path) -> None:
         _run([sys.executable, "-m", "venv", str(target)], "python -m venv")
         if requirements:
             _run([str(target / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                  "--disable-pip-version-check", *requirements], "pip install")
+                  "--disable-pip-version-check", *_offline(False), *requirements], "pip install")
         _write_meta(target, requirements)
         (target / READY).write_text("")
     except BaseException:
