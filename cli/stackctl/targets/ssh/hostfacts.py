@@ -76,7 +76,7 @@ def parse(text: str) -> Facts:
     disk = found.get("disk") or []
     if disk:
         facts.disk_dir = disk[0]
-        facts.disk_free = df_free(disk[1] if len(disk) > 1 else "")
+        facts.disk_free = df_free(disk[-1] if len(disk) > 1 else "")
     facts.ports = listening_ports(found.get("ports") or [])
     gpus = found.get("gpus") or ["absent"]
     if gpus[0].strip() != "absent":
