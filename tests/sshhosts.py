@@ -6,8 +6,9 @@ its own `sshd -D -e` with its own host key, config, pid file and log. Hosts shar
 system, so a host's "PATH" is a directory here: sessions run through a ForceCommand wrapper that sets
 it (sshd sets PATH itself, and root's ~/.bashrc prepends pyenv, so SetEnv alone is not enough).
 
-Names carry this process's pid (namespaces `stkssh-<pid><letter>-<host>`, temp dirs `stkssh-<pid>-*`, links `sks<pid><letter>...`), so two runs side by
-side never clash, and `sweep()` removes what a killed earlier run left behind (its pid is gone).
+Names carry this process's pid (namespaces `stkssh-<pid><letter>-<host>`, temp dirs
+`stkssh-<pid>-*`, links `sks<pid><letter>...`), so two runs side by side never clash,
+and `sweep()` removes what a killed earlier run left behind (its pid is gone).
 """
 
 from __future__ import annotations
@@ -302,7 +303,8 @@ def sweep() -> list[str]:
 
 @contextlib.contextmanager
 def cluster(specs: dict[str, HostSpec]):
-    """Hosts for the duration of a with-block; everything is removed on the way out, failure or not."""
+    """Hosts for the duration of a with-block; everything is removed on the way out, failure or not
+    (and first, whatever a killed earlier run left)."""
     sweep()
     made = Cluster(specs)
     try:

@@ -6,6 +6,7 @@ The stderr samples are what OpenSSH 9.2 prints (captured from the netns test hos
 from __future__ import annotations
 
 import pytest
+
 from stackctl.errors import InputError
 from stackctl.targets.ssh import failures, hostfacts
 from stackctl.targets.ssh.failures import Where
