@@ -93,6 +93,8 @@ def test_follow_streams_appended_lines_and_stops_its_tail(ssh_cluster, control_d
             with open(log, "a") as f:
                 f.write("appended\n")
             assert stream.readline() == b"appended\n"
+            leaving = time.monotonic()
+        assert time.monotonic() - leaving < 5, "follow() waited for its ssh to give up instead of ending tail"
         assert _tails(host) == [], "tail -F still runs on the host after follow() ended"
     finally:
         t.close()
@@ -285,3 +287,36 @@ def test_a_killed_run_is_swept_and_a_finished_one_leaves_nothing(tmp_path):
     with sshhosts.cluster({"h": HostSpec()}) as done:
         assert done.leftovers() != []
     assert done.leftovers() == []
+
+
+def test_the_users_ssh_config_aliases_keys_and_proxyjump(ssh_cluster, tmp_path, control_dir):
+    """No per-stack key or known_hosts: ssh's own config decides, as it does for `ssh gpu-alias`."""
+    gpu1, cpu1 = ssh_cluster.hosts["gpu1"], ssh_cluster.hosts["cpu1"]
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    config = tmp_path / "ssh_config"
+    config.write_text(f"""\
+Host bastion
+  HostName {cpu1.address}
+Host gpu-alias
+  HostName {gpu1.address}
+  ProxyJump bastion
+Host stranger
+  HostName {gpu1.address}
+  UserKnownHostsFile {empty}
+Host *
+  User root
+  IdentityFile {ssh_cluster.key}
+  UserKnownHostsFile {ssh_cluster.known_hosts}
+""")
+    jumped = Transport(SshHost("gpu1", "gpu-alias"), config_file=str(config), control_dir=control_dir)
+    try:
+        assert jumped.run("echo $SSH_CONNECTION").text.split()[0] == cpu1.address  # it came through the bastion
+    finally:
+        jumped.close()
+    assert f"Accepted publickey for root from {cpu1.address}" in gpu1.log.read_text()
+
+    with pytest.raises(failures.HostKeyUnknown) as err:
+        Transport(SshHost("gpu1", "stranger"), config_file=str(config)).run("true")
+    assert f"host key of {gpu1.address} is not in {empty}" in err.value.message  # the real name, the real file
+    assert err.value.hint.endswith(f"ssh-keyscan -p 22 -H {gpu1.address} >> {empty}")
