@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -120,14 +121,29 @@ def test_ten_commands_share_one_login(ssh_cluster, control_dir):
             assert t.run(f"echo {i}").text == f"{i}\n"
         assert host.accepted() - before == 1, host.log.read_text()[-2000:]
         assert t.connected()
-        sockets = list(control_dir.iterdir())
-        assert len(sockets) == 1 and stat.S_ISSOCK(sockets[0].stat().st_mode) and len(str(sockets[0])) < 108
+        sockets = _sockets(control_dir)
+        assert len(sockets) == 1 and len(str(sockets[0])) < 108
     finally:
         t.close()
-    assert not t.connected() and list(control_dir.iterdir()) == []
+    assert not t.connected() and _sockets(control_dir) == []
     t.run("true")
     t.close()
     assert host.accepted() - before == 2  # a new master after close() logs in again
+
+
+def _sockets(directory: Path) -> list[Path]:
+    return [p for p in directory.iterdir() if stat.S_ISSOCK(p.lstat().st_mode)]
+
+
+def test_more_parallel_commands_than_sshd_allows_sessions(ssh_cluster, control_dir):
+    """sshd allows 10 sessions per connection (MaxSessions); the rest get connections of their own."""
+    t = transport(ssh_cluster, "cpu1", control_dir=control_dir)
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(lambda i: t.run(f"sleep 2; echo {i} >&2; echo {i}"), range(16)))
+    finally:
+        t.close()
+    assert [(r.text, r.stderr) for r in results] == [(f"{i}\n", f"{i}\n") for i in range(16)]
 
 
 def test_the_default_socket_directory_is_private_and_short(ssh_cluster):

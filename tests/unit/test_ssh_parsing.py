@@ -182,3 +182,10 @@ def test_gpu_check_is_one_line_naming_each_host():
     assert check.detail == ("not enough GPUs: gpu1 asked 4, has 2 (2 x NVIDIA A100-SXM4-80GB 80 GiB); "
                             "cpu1 asked 1, has none (no nvidia-smi)")
     assert gpu_check(found, {"gpu1": 2}).status == "OK"
+
+
+def test_ssh_multiplexing_notes_are_not_the_commands_stderr():
+    stderr = ("mux_client_request_session: session request failed: Session open refused by peer\r\n"
+              "ControlSocket /tmp/stackctl-ssh-0/8e7f65ce/fd0e already exists, disabling multiplexing\r\n"
+              "real error\n")
+    assert failures.clean(stderr) == "real error\n"

@@ -92,6 +92,16 @@ _WHY = {
 }
 
 
+# ssh's notes about the shared connection (sshd's MaxSessions reached: ssh falls back to its own
+# connection), which are not the remote command's output
+_NOISE = re.compile(r"^(mux_client_\w+: .*|ControlSocket .* already exists, disabling multiplexing)\r?$\n?", re.M)
+
+
+def clean(stderr: str) -> str:
+    """The remote command's stderr without ssh's multiplexing notes, and with \\n line ends."""
+    return _NOISE.sub("", stderr).replace("\r\n", "\n")
+
+
 def classify(stderr: str, where: Where, fingerprint: str | None = None) -> SshError | None:
     """The error ssh's stderr describes, or None when it is not one of ssh's own failures.
 

@@ -9,6 +9,7 @@ connection per host (ControlMaster) so a stack of many components is not one han
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import shlex
@@ -16,13 +17,14 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from ...errors import FilesystemError, ToolMissingError
-from .failures import RemoteCommandFailed, SshConfigError, SshTimeout, Where, classify
+from .failures import RemoteCommandFailed, SshConfigError, SshTimeout, Where, classify, clean
 
 PERSIST = "10m"  # an idle master stays this long: the Terraform run's many stackctl calls share it
 SOCKET_MAX = 104  # sun_path is 108 bytes (104 on macOS); ssh adds ".XXXXXXXXXXXXXXXX" while it binds
@@ -68,6 +70,8 @@ class Transport:
         self.connect_timeout = connect_timeout
         settings = f"{self.identity}|{self.known_hosts}|{self.config_file}"
         self.control_dir = control_dir or _private_dir(hashlib.sha256(settings.encode()).hexdigest()[:8])
+        self._lock = threading.Lock()
+        self._master = False  # this object has seen the shared connection up
 
     # ---- argv ----
 
@@ -96,13 +100,14 @@ class Transport:
             what: str | None = None) -> Result:
         """Run a shell command line on the host; ssh's own failures raise SshError, a command's exit >0
         raises RemoteCommandFailed when `check`."""
+        self._ensure_master()
         try:
             proc = subprocess.run(self.argv(command), input=stdin if stdin is not None else b"",
                                   capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise SshTimeout(self.host.name, f"{what or short(command)} did not finish in {timeout:g}s",
                              "the host is slow or the connection hangs; try again, or raise the timeout") from None
-        result = Result(proc.returncode, proc.stdout, proc.stderr.decode(errors="replace"))
+        result = Result(proc.returncode, proc.stdout, clean(proc.stderr.decode(errors="replace")))
         self._raise_for(result, what or short(command), check)
         return result
 
@@ -114,8 +119,13 @@ class Transport:
 
     def put_tree(self, local: Path, remote: str, *, timeout: float = 600) -> None:
         """Copy a local directory's contents into `remote` (made if missing) in one tar stream."""
+        if not Path(local).is_dir():
+            raise FilesystemError(f"{local} is not a directory; cannot copy it to {self.host.name}",
+                                  "check the path (a bug in stackctl if it made it)")
+        self._ensure_master()
         command = f"mkdir -p {remote_path(remote)} && tar -xof - -C {remote_path(remote)}"
-        with subprocess.Popen(["tar", "-C", str(local), "-cf", "-", "."], stdout=subprocess.PIPE) as tar:
+        with subprocess.Popen(["tar", "-C", str(local), "-cf", "-", "."], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) as tar:
             try:
                 proc = subprocess.run(self.argv(command), stdin=tar.stdout, capture_output=True, timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -124,9 +134,10 @@ class Transport:
                                  "the link is slow: try again, or copy it by hand with scp") from None
             tar.stdout.close()
             if tar.wait() != 0:
-                raise FilesystemError(f"could not read {local} to copy it to {self.host.name}",
-                                      "check that directory exists and is readable")
-        result = Result(proc.returncode, proc.stdout, proc.stderr.decode(errors="replace"))
+                why = tar.stderr.read().decode(errors="replace").strip().splitlines()[-1:] or ["tar failed"]
+                raise FilesystemError(f"could not read {local} to copy it to {self.host.name}: {why[0]}",
+                                      "check that its files are readable")
+        result = Result(proc.returncode, proc.stdout, clean(proc.stderr.decode(errors="replace")))
         self._raise_for(result, f"copying {local} to {remote}", True)
 
     def read_file(self, remote: str, *, timeout: float = 60) -> bytes:
@@ -139,7 +150,8 @@ class Transport:
         tail runs until our side closes its stdin: a killed client over a shared connection would
         otherwise leave `tail -F` running on the host.
         """
-        command = (f"tail -n {int(lines)} -F {remote_path(remote)} & t=$!; cat >/dev/null; kill $t")
+        self._ensure_master()
+        command = f"tail -n {int(lines)} -F {remote_path(remote)} & t=$!; cat >/dev/null; kill $t"
         proc = subprocess.Popen(self.argv(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         try:
@@ -154,6 +166,23 @@ class Transport:
             proc.stdout.close()
             proc.stderr.close()
 
+    def _ensure_master(self) -> None:
+        """Log in once before commands share the connection: a burst of first commands would each
+        log in, and sshd drops logins past MaxStartups (10). A file lock, as other stackctl processes
+        (Terraform runs several at once) share the connection too."""
+        with self._lock:
+            if self._master:
+                return
+            key = hashlib.sha256(f"{self.host.address}|{self.host.port}|{self.host.user}".encode()).hexdigest()
+            with open(self.control_dir / f"{key[:16]}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not self.connected():
+                    proc = subprocess.run(self.argv("true"), stdin=subprocess.DEVNULL, capture_output=True,
+                                          timeout=self.connect_timeout * 3 + 30)
+                    self._raise_for(Result(proc.returncode, b"", clean(proc.stderr.decode(errors="replace"))),
+                                    "logging in", True)
+            self._master = True
+
     def connected(self) -> bool:
         """Whether a shared connection (master) to the host is up."""
         proc = subprocess.run(["ssh", *self.options(), "-O", "check", "--", self.host.address],
@@ -162,6 +191,8 @@ class Transport:
 
     def close(self) -> None:
         """Stop the shared connection (a no-op when there is none)."""
+        with self._lock:
+            self._master = False
         subprocess.run(["ssh", *self.options(), "-O", "exit", "--", self.host.address],
                        capture_output=True, timeout=30)
 
