@@ -189,3 +189,12 @@ def test_ssh_multiplexing_notes_are_not_the_commands_stderr():
               "ControlSocket /tmp/stackctl-ssh-0/8e7f65ce/fd0e already exists, disabling multiplexing\r\n"
               "real error\n")
     assert failures.clean(stderr) == "real error\n"
+
+
+def test_a_facts_script_that_fails_after_login_is_unknown_not_unreachable():
+    err = failures.RemoteCommandFailed("gpu1", "reading host facts", 2, "sh: 1: Syntax error")
+    checks = host_checks("gpu1", err, Needs())
+    assert [(c.name, c.status) for c in checks] == [
+        ("gpu1 reachable", "OK"), ("gpu1 host key", "OK"), ("gpu1 authenticated", "OK"), ("gpu1 facts", "UNKNOWN"),
+    ]
+    assert checks[-1].detail == "ssh gpu1: reading host facts exited 2: sh: 1: Syntax error"

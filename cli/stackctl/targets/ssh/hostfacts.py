@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .transport import Transport
 
 GPU_QUERY = "nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader"
 
@@ -134,6 +138,6 @@ def nvidia_csv(text: str) -> list[Gpu]:
     return gpus
 
 
-def read(transport, directory: str, timeout: float = 60) -> Facts:
+def read(transport: Transport, directory: str, timeout: float = 60) -> Facts:
     """The host's facts (one ssh round trip); ssh's failures raise as the transport raises them."""
     return parse(transport.script(SCRIPT, directory, timeout=timeout, what="reading host facts").text)

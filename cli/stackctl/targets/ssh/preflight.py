@@ -61,9 +61,12 @@ def host_checks(name: str, facts: hostfacts.Facts | StackctlError, needs: Needs)
 
 
 def _failed(name: str, err: StackctlError) -> list[Check]:
-    step = err.check if isinstance(err, SshError) and err.check in STEPS else None
-    if step is None:  # ssh config, timeout, the facts script itself
-        return [Check(f"{name} reachable", "NO" if isinstance(err, SshError) else "UNKNOWN", err.message, err.hint)]
+    if not isinstance(err, SshError):  # logged in, but the facts script failed
+        return [*(Check(f"{name} {s}", "OK") for s in STEPS),
+                Check(f"{name} facts", "UNKNOWN", err.message, "run `uname -sm; command -v python3` there by hand")]
+    step = err.check if err.check in STEPS else None
+    if step is None:  # the user's ssh config
+        return [Check(f"{name} reachable", "NO", err.message, err.hint)]
     done = STEPS.index(step)
     checks = [Check(f"{name} {s}", "OK") for s in STEPS[:done]]
     checks.append(Check(f"{name} {step}", "NO", err.message, err.hint))
