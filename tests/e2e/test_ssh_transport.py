@@ -274,15 +274,16 @@ def test_gpus_read_from_the_stand_in_nvidia_smi_suffice(ssh_cluster):
     assert checks[-1].detail == "gpu1 asked 1, has 1 (1 x NVIDIA A100-SXM4-80GB 80 GiB)"
 
 
-def test_a_killed_run_is_swept_and_a_finished_one_leaves_nothing(tmp_path):
-    reason = sshhosts.missing_tools()
-    if reason:
-        pytest.skip(reason)
+def test_a_killed_run_is_swept_and_a_finished_one_leaves_nothing(ssh_cluster):
+    """Another run side by side (a child process) gets its own subnet; killed, its leftovers are swept,
+    and the sweep leaves this live run's hosts alone."""
     code = ("import time\nfrom tests import sshhosts\n"
-            "c = sshhosts.Cluster({'h': sshhosts.HostSpec()}).start(); print(c.dir, flush=True); time.sleep(600)")
+            "c = sshhosts.Cluster({'h': sshhosts.HostSpec()}).start(); print(c.dir, c.subnet, flush=True)\n"
+            "time.sleep(600)")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
-        made = Path(child.stdout.readline().strip())
+        made, subnet = child.stdout.readline().split()
+        made = Path(made)
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -299,6 +300,12 @@ def test_a_killed_run_is_swept_and_a_finished_one_leaves_nothing(tmp_path):
         time.sleep(0.1)
     assert not any(Path(f"/proc/{p}").exists() for p in sshd)
     assert not made.exists()
+    assert subnet != str(ssh_cluster.subnet)
+    t = transport(ssh_cluster, "cpu1")
+    try:
+        assert t.run("echo alive").text == "alive\n"
+    finally:
+        t.close()
 
     with sshhosts.cluster({"h": HostSpec()}) as done:
         assert done.leftovers() != []
