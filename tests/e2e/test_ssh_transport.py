@@ -79,6 +79,8 @@ def test_commands_scripts_and_copies_round_trip(ssh_cluster, control_dir, tmp_pa
         assert t.read_file(f"{dest}/sub dir/b.bin") == blob
         with pytest.raises(failures.RemoteCommandFailed, match="reading /nonexistent exited 1: .*No such file"):
             t.read_file("/nonexistent")
+        with pytest.raises(failures.SshTimeout, match=r"^ssh cpu1: `sleep 30` did not finish in 1s\n  fix: "):
+            t.run("sleep 30", timeout=1)
     finally:
         t.close()
 

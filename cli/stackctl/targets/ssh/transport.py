@@ -101,14 +101,17 @@ class Transport:
         """Run a shell command line on the host; ssh's own failures raise SshError, a command's exit >0
         raises RemoteCommandFailed when `check`."""
         self._ensure_master()
+        return self._call(command, stdin, timeout, what or short(command), check)
+
+    def _call(self, command: str, stdin: bytes | None, timeout: float, what: str, check: bool) -> Result:
         try:
             proc = subprocess.run(self.argv(command), input=stdin if stdin is not None else b"",
                                   capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise SshTimeout(self.host.name, f"{what or short(command)} did not finish in {timeout:g}s",
+            raise SshTimeout(self.host.name, f"{what} did not finish in {timeout:g}s",
                              "the host is slow or the connection hangs; try again, or raise the timeout") from None
         result = Result(proc.returncode, proc.stdout, clean(proc.stderr.decode(errors="replace")))
-        self._raise_for(result, what or short(command), check)
+        self._raise_for(result, what, check)
         return result
 
     def script(self, text: str, *args: str, stdin: bytes | None = None, timeout: float = 60,
@@ -177,10 +180,7 @@ class Transport:
             with open(self.control_dir / f"{key[:16]}.lock", "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 if not self.connected():
-                    proc = subprocess.run(self.argv("true"), stdin=subprocess.DEVNULL, capture_output=True,
-                                          timeout=self.connect_timeout * 3 + 30)
-                    self._raise_for(Result(proc.returncode, b"", clean(proc.stderr.decode(errors="replace"))),
-                                    "logging in", True)
+                    self._call("true", None, self.connect_timeout * 3 + 30, "logging in", True)
             self._master = True
 
     def connected(self) -> bool:
