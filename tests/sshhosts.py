@@ -189,6 +189,8 @@ class Cluster:
 
 
 def _sshd_config(hdir: Path, address: str) -> str:
+    # SHLVL=1: bash sources ~/.bashrc for ssh commands only at shell level 1; root's here runs `pyenv init`,
+    # whose rehash, run by parallel sessions, prints races into their stderr (and costs 0.3 s a command)
     return f"""\
 ListenAddress {address}:22
 HostKey {hdir}/ssh_host_ed25519_key
@@ -202,6 +204,7 @@ UsePAM no
 StrictModes no
 LogLevel INFO
 ForceCommand {hdir}/session
+SetEnv SHLVL=1
 """
 
 
