@@ -200,7 +200,8 @@ class Transport:
 
     def _raise_for(self, result: Result, what: str, check: bool) -> None:
         if result.returncode == 255:
-            error = classify(result.stderr, self.where(), self._fingerprint_if_unknown(result.stderr))
+            where = self.where()
+            error = classify(result.stderr, where, self._fingerprint_if_unknown(result.stderr, where))
             if error:
                 raise error
         if check and result.returncode != 0:
@@ -227,10 +228,9 @@ class Transport:
         return Where(self.host.name, one("hostname", self.host.address), int(port) if port.isdigit() else 22,
                      one("user", self.host.user or ""), known, keys)
 
-    def _fingerprint_if_unknown(self, stderr: str) -> str | None:
+    def _fingerprint_if_unknown(self, stderr: str, where: Where) -> str | None:
         if "host key is known for" not in stderr:
             return None
-        where = self.where()
         try:
             scan = subprocess.run(["ssh-keyscan", "-p", str(where.port), "-T", str(self.connect_timeout),
                                    where.address], capture_output=True, text=True, timeout=self.connect_timeout + 10)
