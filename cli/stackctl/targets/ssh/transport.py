@@ -127,8 +127,9 @@ class Transport:
                                   "check the path (a bug in stackctl if it made it)")
         self._ensure_master()
         command = f"mkdir -p {remote_path(remote)} && tar -xof - -C {remote_path(remote)}"
-        with subprocess.Popen(["tar", "-C", str(local), "-cf", "-", "."], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE) as tar:
+        # tar's complaints go to a file: a pipe nobody reads while it runs could fill and stall it
+        with tempfile.TemporaryFile() as errors, subprocess.Popen(
+                ["tar", "-C", str(local), "-cf", "-", "."], stdout=subprocess.PIPE, stderr=errors) as tar:
             try:
                 proc = subprocess.run(self.argv(command), stdin=tar.stdout, capture_output=True, timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -137,7 +138,8 @@ class Transport:
                                  "the link is slow: try again, or copy it by hand with scp") from None
             tar.stdout.close()
             if tar.wait() != 0:
-                why = tar.stderr.read().decode(errors="replace").strip().splitlines()[-1:] or ["tar failed"]
+                errors.seek(0)
+                why = errors.read().decode(errors="replace").strip().splitlines()[-1:] or ["tar failed"]
                 raise FilesystemError(f"could not read {local} to copy it to {self.host.name}: {why[0]}",
                                       "check that its files are readable")
         result = Result(proc.returncode, proc.stdout, clean(proc.stderr.decode(errors="replace")))
