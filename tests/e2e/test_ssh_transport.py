@@ -46,6 +46,9 @@ def control_dir():
 def transport(cluster, name, *, address=None, port=None, key=None, known_hosts=None, **kw) -> Transport:
     """A transport as a stack would make one; -F /dev/null keeps root's own ~/.ssh/config out of the test."""
     host = cluster.hosts[name]
+    if "control_dir" not in kw:  # the cluster's, removed with it (the default is shared by every run)
+        kw["control_dir"] = cluster.dir / "cm"
+        kw["control_dir"].mkdir(mode=0o700, exist_ok=True)
     return Transport(SshHost(name, address or host.address, user="root", port=port,
                              identity_file=str(key or cluster.key)),
                      known_hosts=str(known_hosts or cluster.known_hosts), config_file="/dev/null", **kw)
@@ -149,7 +152,7 @@ def test_more_parallel_commands_than_sshd_allows_sessions(ssh_cluster, control_d
 
 
 def test_the_default_socket_directory_is_private_and_short(ssh_cluster):
-    t = transport(ssh_cluster, "cpu1")
+    t = transport(ssh_cluster, "cpu1", control_dir=None)
     try:
         t.run("true")
         info = os.stat(t.control_dir)
@@ -158,6 +161,7 @@ def test_the_default_socket_directory_is_private_and_short(ssh_cluster):
         assert len(str(t.control_dir)) + 1 + 40 + 17 <= 104
     finally:
         t.close()
+        shutil.rmtree(t.control_dir, ignore_errors=True)  # keyed by this run's key and known_hosts
 
 
 def test_unreachable_and_refused(ssh_cluster):
@@ -223,11 +227,11 @@ def test_a_changed_host_key_warns_and_the_fix_works(ssh_cluster, tmp_path):
         t.run("true")
 
 
-def test_the_users_broken_ssh_config(ssh_cluster, tmp_path):
+def test_the_users_broken_ssh_config(ssh_cluster, tmp_path, control_dir):
     config = tmp_path / "ssh_config"
     config.write_text("Host *\n  Frobnicate yes\n")
     t = Transport(SshHost("cpu1", ssh_cluster.hosts["cpu1"].address, identity_file=str(ssh_cluster.key)),
-                  known_hosts=str(ssh_cluster.known_hosts), config_file=str(config))
+                  known_hosts=str(ssh_cluster.known_hosts), config_file=str(config), control_dir=control_dir)
     with pytest.raises(failures.SshConfigError) as err:
         t.run("true")
     assert err.value.exit_code == 2
@@ -342,6 +346,6 @@ Host *
     assert f"Accepted publickey for root from {cpu1.address}" in gpu1.log.read_text()
 
     with pytest.raises(failures.HostKeyUnknown) as err:
-        Transport(SshHost("gpu1", "stranger"), config_file=str(config)).run("true")
+        Transport(SshHost("gpu1", "stranger"), config_file=str(config), control_dir=control_dir).run("true")
     assert f"host key of {gpu1.address} is not in {empty}" in err.value.message  # the real name, the real file
     assert err.value.hint.endswith(f"ssh-keyscan -p 22 -H {gpu1.address} >> {empty}")
