@@ -25,3 +25,18 @@ def shared_envs_dir():
         yield path
     finally:
         os.environ.pop("STACKCTL_ENVS_DIR", None)
+
+
+@pytest.fixture(scope="module")
+def ssh_cluster(request):
+    """Real sshd hosts in network namespaces for a test module (tests/sshhosts.py); the module's
+    `SSH_HOSTS = {name: HostSpec}` says which. Removed afterwards, failing or not, and checked gone."""
+    from tests import sshhosts
+
+    reason = sshhosts.missing_tools()
+    if reason:
+        pytest.skip(reason)
+    with sshhosts.cluster(request.module.SSH_HOSTS) as made:
+        yield made
+    left = made.leftovers()
+    assert not left, f"ssh test hosts left behind: {left}"

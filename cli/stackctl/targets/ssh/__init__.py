@@ -1,1 +1,1 @@
-"""The ssh target: the user's own (maybe air-gapped) hosts, reached over SSH."""
+"""The ssh target: the user's own (maybe air-gapped) machines, reached with their OpenSSH client."""
