@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import hcl
-from .awsapi import AwsContext, classify, error_code
-from .targets import Check
+from .datatypes import Check
+from .targets.aws.sdk import AwsContext, classify, error_code
 
 if TYPE_CHECKING:
     from .stack import Stack
+
+KINDS = ("local", "s3", "gcs", "azurerm")  # what backend.kind may say
+LOCAL = "local"  # state in the stack's workdir, next to the rendered root
 
 
 def state_key(stack: Stack) -> str:
@@ -23,7 +26,8 @@ def state_key(stack: Stack) -> str:
 
 def s3_context(stack: Stack) -> AwsContext:
     m = stack.loaded.manifest
-    return AwsContext(region=m.backend.region or m.target.region, endpoint=m.target.endpoint)
+    fallback = m.target.backend_defaults()
+    return AwsContext(region=m.backend.region or fallback.get("region"), endpoint=fallback.get("endpoint"))
 
 
 def backend_block(stack: Stack) -> str | None:

@@ -21,14 +21,14 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from . import paths, smoke, terraform
+from . import backends, paths, smoke, terraform
 from . import secrets as secret_store
 from .backends import forget_state
+from .datatypes import Check
 from .errors import InputError, Interrupted, SmokeFailed, StackctlError, TerraformError
 from .progress import ApplyView, print_plan
 from .render import render, secret_environment
 from .stack import Stack
-from .targets import Check
 from .workdir import Workdir
 
 Confirm = Callable[[str], bool]
@@ -155,7 +155,7 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
         for note in stack.loaded.notes:
             console.print(f"  note: {note}", markup=False)
         record = _resolve(stack, console)
-        overlap = not _removed(stack, record) and stack.loaded.manifest.backend.kind == "local"
+        overlap = not _removed(stack, record) and stack.loaded.manifest.backend.kind == backends.LOCAL
         if not overlap:
             require_passed(preflight(stack, console), console, opts.strict)
             _require_owner(stack, record)
@@ -372,7 +372,7 @@ def outputs(stack: Stack, opts: Options) -> dict[str, dict[str, Any]]:
     if stack.outputs_read is None:
         _require_up(stack.workdir)
         tf = runner(stack, stack.workdir.tf_dir, opts)
-        local = stack.loaded.manifest.backend.kind == "local"
+        local = stack.loaded.manifest.backend.kind == backends.LOCAL
         raw = tf.outputs(stack.workdir.tf_dir / "terraform.tfstate" if local else None)
         stack.outputs_read = {inst: dict(raw[inst]["value"]) for inst in stack.components if inst in raw}
     return stack.outputs_read

@@ -6,22 +6,24 @@ Every problem is reported at once, as `file:line field: message` with a fix, nev
 from __future__ import annotations
 
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 from pydantic_core import PydanticCustomError
 
-from . import yamlsrc
-from .catalog import TARGETS, Catalog, InputSpec
+from . import backends, yamlsrc
+from .catalog import Catalog, InputSpec
 from .errors import ManifestError, Problem, quote
 from .pydantic_errors import problems_from, suggest
+from .targets import registry
+from .targets.config import ENDPOINT, TargetConfig
 from .yamlsrc import field_path
 
 DNS_LABEL = r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
 DNS_LABEL_WORDS = "a DNS label: lower-case letters, digits and '-', starting with a letter, at most 63 characters"
-ENDPOINT = r"^https?://[^\s]+$"
 INSTANCE_NAME = r"^[a-z][a-z0-9_]{0,62}$"  # becomes a Terraform module name and variable prefix
 SECRET_REF = re.compile(r"^(env):([A-Za-z_][A-Za-z0-9_]*)$")
 DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -54,24 +56,20 @@ class ComponentSpec(_Strict):
     depends_on: list[str] = Field(default_factory=list, description="instances to create first")
 
 
-class GPU(_Strict):
-    type: str = Field(description="GPU name, e.g. a10g, t4, a100, h100")
-    count: int = Field(1, ge=1, description="GPUs in the pool")
+def _target_model():
+    """`target` is one model per registered target, told apart by `kind` (a field of another is an error)."""
+    models = tuple(registry.config_of(kind) for kind in registry.kinds())
+    return models[0] if len(models) == 1 else Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
 
 
-class Target(_Strict):
-    kind: Literal["local", "aws", "gcp", "azure", "kubernetes", "ssh"] = Field(description="where the stack runs")
-    region: str | None = Field(None, description="cloud region")
-    endpoint: str | None = Field(None, pattern=ENDPOINT,
-                                 description="API endpoint override for every service, e.g. a local emulator")
-    gpu: GPU | None = Field(None, description="optional GPU pool")
-    allow_from: list[str] = Field(default_factory=list, description=(
-        "cloud targets: CIDRs that may reach the components' service ports, e.g. your address/32 to smoke-test "
-        "them from here; none: reachable only inside the network"))
+TargetSection = _target_model()
+# for messages about a `target:` whose kind is missing or unknown: what kind may be
+AnyTarget = create_model("Target", __base__=TargetConfig, kind=(Literal[registry.kinds()], Field(
+    description=f"where the stack runs: {' or '.join(registry.kinds())}")))
 
 
 class Backend(_Strict):
-    kind: Literal["local", "s3", "gcs", "azurerm"] = Field("local", description="where Terraform state lives")
+    kind: Literal[backends.KINDS] = Field(backends.LOCAL, description="where Terraform state lives")
     bucket: str | None = Field(None, description="s3: an existing bucket for the state")
     region: str | None = Field(None, description="s3: the bucket's region; target.region when unset")
 
@@ -113,7 +111,10 @@ class Manifest(_Strict):
     apiVersion: Literal["stackctl/v1"] = Field(description="manifest format version")
     kind: Literal["Stack"] = Field(description="the kind of document: a Stack")
     metadata: Metadata = Field(description="the stack's name, labels and ttl")
-    target: Target = Field(description="where the stack runs: `kind: local` (this machine) or a cloud")
+    target: TargetSection = Field(
+        description="where the stack runs: `kind: local` (this machine) or a cloud",
+        # besides oneOf: a wrong kind is reported at target.kind, and editors offer the kinds
+        json_schema_extra={"properties": {"kind": {"enum": list(registry.kinds())}}, "required": ["kind"]})
     backend: Backend = Field(default_factory=Backend, description="where Terraform keeps the state")
     components: dict[str, ComponentSpec] = Field(min_length=1, description=(
         "instance name -> catalog component, e.g. `tracking: {use: mlflow}` (see `stackctl catalog`)"))
@@ -146,19 +147,54 @@ class LoadedManifest:
         return Problem(self.doc.where(loc), field_path(loc), message, hint)
 
 
-_MODELS = {(): Manifest, ("metadata",): Metadata, ("target",): Target, ("backend",): Backend,
-           ("smoke",): SmokeSettings, ("target", "gpu"): GPU}
+_MODELS = {(): Manifest, ("metadata",): Metadata, ("backend",): Backend, ("smoke",): SmokeSettings}
 _PATTERNS = {
     DNS_LABEL: (DNS_LABEL_WORDS, lambda v: f"rename it, e.g. {dns_label_like(v)}"),
     ENDPOINT: ("an http:// or https:// URL without spaces", lambda v: "write e.g. `endpoint: http://127.0.0.1:5000`"),
 }
 
 
-def model_at(loc: tuple) -> type[BaseModel] | None:
-    """The model that validates the mapping at `loc` of a manifest (for keys, descriptions, choices)."""
-    if len(loc) == 2 and loc[0] == "components":
-        return ComponentSpec
-    return _MODELS.get(tuple(loc))
+def models_of(data: Any):
+    """model_at(loc): the model that validates the mapping at `loc` of this document (for keys,
+    descriptions and choices); under `target`, the model of the kind the document names."""
+    def model_at(loc: tuple) -> type[BaseModel] | None:
+        if len(loc) == 2 and loc[0] == "components":
+            return ComponentSpec
+        if loc[:1] == ("target",):
+            model = target_model(data)
+            for part in loc[1:]:
+                model = _nested(model, part)
+            return model
+        return _MODELS.get(tuple(loc))
+    return model_at
+
+
+def target_model(data: Any) -> type[BaseModel]:
+    """The target model a document's `target.kind` picks; AnyTarget when it names no registered kind."""
+    section = data.get("target") if isinstance(data, dict) else None
+    kind = section.get("kind") if isinstance(section, dict) else None
+    return registry.config_of(kind) if isinstance(kind, str) and kind in registry.kinds() else AnyTarget
+
+
+def _nested(model: type[BaseModel] | None, key) -> type[BaseModel] | None:
+    fld = model.model_fields.get(key) if model is not None else None
+    kinds = typing.get_args(fld.annotation) or (fld.annotation,) if fld is not None else ()
+    return next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+
+
+def _other_targets_field(data: Any):
+    """A key under `target` that another kind takes: say so, and how to move (e.g. gpu on local)."""
+    def explain(e: dict, loc: tuple) -> tuple[str, str] | None:
+        if e["type"] != "extra_forbidden" or len(loc) != 2 or loc[0] != "target":
+            return None
+        kind = data["target"]["kind"]
+        owners = [k for k in registry.kinds() if k != kind and loc[1] in registry.config_of(k).model_fields]
+        if not owners:
+            return None
+        whose = f"{'an' if owners[0][0] in 'aeiou' else 'a'} {owners[0]}" if len(owners) == 1 else \
+            f"a {', '.join(owners)}"
+        return f"kind {kind} takes no field {loc[1]} (it is {whose} field)", f"remove it or set kind: {owners[0]}"
+    return explain
 
 
 def dns_label_like(text: str) -> str:
@@ -174,7 +210,9 @@ def load_manifest(path: Path, catalog: Catalog) -> LoadedManifest:
     try:
         manifest = Manifest.model_validate(doc.data)
     except ValidationError as err:
-        problems = problems_from(err, doc, model_at=model_at, patterns=_PATTERNS)
+        problems = problems_from(err, doc, model_at=models_of(doc.data), patterns=_PATTERNS,
+                                 tagged=[("target",)] if len(registry.kinds()) > 1 else [],
+                                 explain=_other_targets_field(doc.data))
         raise ManifestError(problems, source=doc.display) from None
     loaded = LoadedManifest(manifest, doc)
     problems = check_against_catalog(loaded, catalog)
@@ -245,18 +283,13 @@ def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Prob
                                 "bucket and compute pool; on local the object store a stack without one gets)",
                                 "rename the instance"))
     problems += _check_backend(loaded)
-    from .targets import supported_target  # targets import the stack, which imports this module
-
-    if supported_target(target):
-        problems += supported_target(target).validate(loaded)
-    if target not in TARGETS:  # pragma: no cover - the Literal already guards this
-        problems.append(Problem(loaded.where("target", "kind"), "target.kind", f"unknown target {target!r}"))
+    problems += registry.get_target(target).validate(loaded)
     return problems
 
 
 def _check_backend(loaded: LoadedManifest) -> list[Problem]:
     m = loaded.manifest
-    if m.backend.kind == "local":
+    if m.backend.kind == backends.LOCAL:
         return []
     if m.backend.kind != "s3":
         return [Problem(loaded.where("backend", "kind"), "backend.kind",
@@ -269,7 +302,7 @@ def _check_backend(loaded: LoadedManifest) -> list[Problem]:
     elif not re.match(S3_BUCKET, m.backend.bucket):
         problems.append(Problem(loaded.where("backend", "bucket"), "backend.bucket",
                                 "not a valid S3 bucket name", "3-63 lower-case letters, digits, dots and hyphens"))
-    if not (m.backend.region or m.target.region):
+    if not (m.backend.region or m.target.backend_defaults().get("region")):
         problems.append(Problem(loaded.where("backend"), "backend.region", "the s3 backend needs a region",
                                 "add `region:` under backend (or target.region)"))
     return problems

@@ -11,7 +11,8 @@ from typing import Any
 from . import secrets
 from .catalog import Catalog, Contract, load_catalog
 from .manifest import INFRA_INSTANCE, ComponentSpec, LoadedManifest, load_manifest
-from .targets import Target, get_target
+from .targets.base import Target
+from .targets.registry import get_target
 from .wiring import Wiring, base_contract, resolve
 from .workdir import RecordError, StackRecord, Workdir, allocate_ports
 

@@ -14,8 +14,8 @@ import pytest
 from botocore.stub import Stubber
 from tests.conftest import run_cli
 
-from stackctl.awsapi import AwsContext
 from stackctl.targets.aws import GPU_TYPES, AwsTarget, quota_family
+from stackctl.targets.aws.sdk import AwsContext
 
 # stacks/aws-gpu.yaml with its own name; {region} and {gpu} vary per test
 AWS_GPU = """\

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .errors import InputError, ToolMissingError
+from ...errors import InputError, ToolMissingError
 
 # boto3 service name -> the AWS provider's `endpoints` key, for every service stackctl or its modules call
 SERVICES = {"ec2": "ec2", "s3": "s3", "iam": "iam", "rds": "rds", "sts": "sts", "ssm": "ssm",
