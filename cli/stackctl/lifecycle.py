@@ -65,8 +65,15 @@ def _notes(stack: Stack, console: Console) -> None:
 
 
 def preflight(stack: Stack, console: Console) -> list[Check]:
-    """Run and print the target's checks (OK / NO / UNKNOWN, with a fix for each that is not OK)."""
-    return _print_checks(console, stack.target.preflight(stack))
+    """Run and print the checks (OK / NO / UNKNOWN, with a fix for each that is not OK)."""
+    return _print_checks(console, all_checks(stack))
+
+
+def all_checks(stack: Stack) -> list[Check]:
+    """The target's checks, then the state backend's (on every target), asked side by side."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="backend-check") as pool:
+        backend = pool.submit(backends.preflight, stack)
+        return stack.target.preflight(stack) + backend.result()
 
 
 def _print_checks(console: Console, checks: list[Check]) -> list[Check]:
@@ -82,7 +89,7 @@ def require_passed(checks: list[Check], console: Console | None = None, strict: 
     failed = [c for c in checks if c.status == "NO" or (strict and c.status == "UNKNOWN")]
     if failed:
         raise InputError(f"preflight failed: {', '.join(c.name for c in failed)}",
-                         "; ".join(c.hint for c in failed if c.hint) or None)
+                         "; ".join(dict.fromkeys(c.hint for c in failed if c.hint)) or None)
     unknown = [c.name for c in checks if c.status == "UNKNOWN"]
     if unknown and console is not None:
         console.print(f"  [yellow]not verified[/]: {', '.join(unknown)}; going on without them "
@@ -200,7 +207,7 @@ def _preflight_during_init(stack: Stack, record, console: Console, opts: Options
     and the owner check passed.
     """
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight")
-    checks = pool.submit(stack.target.preflight, stack)  # init keeps the main thread: Ctrl-C reaches it
+    answers = pool.submit(all_checks, stack)  # init keeps the main thread: Ctrl-C reaches it
     try:
         tf.init()
         init_failed = None
@@ -208,7 +215,7 @@ def _preflight_during_init(stack: Stack, record, console: Console, opts: Options
         init_failed = err
     finally:
         pool.shutdown(wait=False)  # interrupted: do not wait here for the checks' answers
-    require_passed(_print_checks(console, checks.result()), console, opts.strict)
+    require_passed(_print_checks(console, answers.result()), console, opts.strict)
     _require_owner(stack, record)
     if init_failed is not None:
         raise init_failed

@@ -1,5 +1,6 @@
-"""Stack manifests (apiVersion stackctl/v1): pydantic models plus the checks against the catalog.
+"""Stack manifests (apiVersion stackctl/v1): pydantic models and the checks of the document itself.
 
+The catalog's checks are in check.py, the target's in its own package; stack.load_stack runs all three.
 Every problem is reported at once, as `file:line field: message` with a fix, never a traceback.
 """
 
@@ -15,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import PydanticCustomError
 
 from . import backends, yamlsrc
-from .catalog import Catalog, InputSpec
 from .errors import ManifestError, Problem, quote
 from .pydantic_errors import problems_from, suggest
 from .targets import registry
@@ -27,7 +27,6 @@ DNS_LABEL_WORDS = "a DNS label: lower-case letters, digits and '-', starting wit
 INSTANCE_NAME = r"^[a-z][a-z0-9_]{0,62}$"  # becomes a Terraform module name and variable prefix
 SECRET_REF = re.compile(r"^(env):([A-Za-z_][A-Za-z0-9_]*)$")
 DURATION = re.compile(r"^(\d+)([smhd])$")
-S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 INFRA_INSTANCE = "infra"  # the instance name of a target's base module (modules/_infra/<target>)
 
 
@@ -202,7 +201,8 @@ def dns_label_like(text: str) -> str:
     return label or "my-stack"
 
 
-def load_manifest(path: Path, catalog: Catalog) -> LoadedManifest:
+def load_manifest(path: Path) -> LoadedManifest:
+    """The document, checked against the models; the catalog and the target check it next (check.py)."""
     doc = yamlsrc.load(path, what="stack manifest")
     if not isinstance(doc.data, dict):
         raise ManifestError([Problem(doc.where(()), "", "a stack manifest is a mapping",
@@ -214,161 +214,36 @@ def load_manifest(path: Path, catalog: Catalog) -> LoadedManifest:
                                  tagged=[("target",)] if len(registry.kinds()) > 1 else [],
                                  explain=_other_targets_field(doc.data))
         raise ManifestError(problems, source=doc.display) from None
-    loaded = LoadedManifest(manifest, doc)
-    problems = check_against_catalog(loaded, catalog)
-    if problems:
-        raise ManifestError(problems, source=doc.display)
-    return loaded
+    return LoadedManifest(manifest, doc)
 
 
-def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Problem]:
+def document_problems(loaded: LoadedManifest) -> list[Problem]:
+    """What is wrong within the document itself: instance names, references between instances, the backend."""
     m, problems = loaded.manifest, []
-    target = m.target.kind
     for inst, spec in m.components.items():
         at = ("components", inst)
         if not re.match(INSTANCE_NAME, inst):
             problems.append(loaded.problem(at, f"got {quote(inst)}; instance names are lower-case letters, digits and "
                                            "_, starting with a letter (they name Terraform modules)",
                                            f"rename it, e.g. {_instance_name_like(inst)}"))
-        if spec.use not in catalog:
-            hint = suggest(spec.use, catalog.names()) or f"available: {', '.join(catalog.names())}"
-            problems.append(loaded.problem((*at, "use"), f"unknown component {quote(spec.use)}", hint))
-            continue
-        contract = catalog[spec.use]
-        if target not in contract.targets:
-            infra = catalog.infra(target)
-            if infra is not None and contract.provides and set(contract.provides) <= set(infra.provides):
-                hint = (f"remove {inst}: on {target} the target's base provides {', '.join(contract.provides)} "
-                        f"(`stackctl catalog`)")
-            else:
-                hint = f"{spec.use} supports: {', '.join(contract.targets)}; pick another component or target"
-            problems.append(loaded.problem((*at, "use"), f"{spec.use} has no module for target {target!r}", hint))
-        problems += _check_inputs(loaded, inst, spec, contract, target)
         for cap, provider in spec.connect.items():
-            loc = (*at, "connect", cap)
-            if cap not in contract.requires:
-                hint = suggest(cap, contract.requires) or (
-                    f"{spec.use} requires: {', '.join(contract.requires) or 'nothing'}")
-                problems.append(loaded.problem(loc, f"{spec.use} does not require {quote(cap)}", hint))
             if provider not in m.components:
                 problems.append(loaded.problem(
-                    loc, f"no component instance named {quote(provider)} in this stack",
+                    (*at, "connect", cap), f"no component instance named {quote(provider)} in this stack",
                     suggest(provider, m.components) or f"connect one of: {', '.join(m.components)}"))
         for i, dep in enumerate(spec.depends_on):
             if dep not in m.components or dep == inst:
                 problems.append(loaded.problem(
                     (*at, "depends_on", i), f"{quote(dep)} is not another instance in this stack",
                     suggest(dep, m.components) or f"name one of: {', '.join(set(m.components) - {inst}) or 'none'}"))
-    provided = {cap for spec in m.components.values() if spec.use in catalog
-                for cap in catalog[spec.use].provides}
-    from .wiring import base_contract  # the wiring imports this module
-
-    base = base_contract(loaded, catalog)
-    provided |= set(base.provides) if base is not None else set()
-    for i, name in enumerate(m.smoke.scenarios):
-        loc = ("smoke", "scenarios", i)
-        if name not in catalog.scenarios:
-            problems.append(loaded.problem(loc, f"unknown scenario {quote(name)}",
-                                           suggest(name, catalog.scenarios) or
-                                           f"available: {', '.join(sorted(catalog.scenarios)) or 'none'}"))
-            continue
-        missing = [c for c in catalog.scenarios[name].requires if c not in provided]
-        if missing:
-            offered = sorted({p for c in missing for p in catalog.providers_of(c)})
-            problems.append(loaded.problem(loc, f"{name} needs {', '.join(missing)}, which nothing in the stack "
-                                           "provides", f"add components that provide them: {', '.join(offered)}"))
     if INFRA_INSTANCE in m.components:
         problems.append(Problem(loaded.where("components", INFRA_INSTANCE), f"components.{INFRA_INSTANCE}",
                                 f"{INFRA_INSTANCE!r} is reserved: it names the target's base (on aws the network, "
                                 "bucket and compute pool; on local the object store a stack without one gets)",
                                 "rename the instance"))
-    problems += _check_backend(loaded)
-    problems += registry.get_target(target).validate(loaded)
-    return problems
-
-
-def _check_backend(loaded: LoadedManifest) -> list[Problem]:
-    m = loaded.manifest
-    if m.backend.kind == backends.LOCAL:
-        return []
-    if m.backend.kind != "s3":
-        return [Problem(loaded.where("backend", "kind"), "backend.kind",
-                        f"the {m.backend.kind} state backend is not available in this version of stackctl",
-                        "use backend: {kind: local} (state in the stack's workdir) or {kind: s3, bucket: NAME}")]
-    problems = []
-    if not m.backend.bucket:
-        problems.append(Problem(loaded.where("backend"), "backend.bucket", "the s3 backend needs a bucket",
-                                "add `bucket: NAME` (an existing bucket you can write to) under backend"))
-    elif not re.match(S3_BUCKET, m.backend.bucket):
-        problems.append(Problem(loaded.where("backend", "bucket"), "backend.bucket",
-                                "not a valid S3 bucket name", "3-63 lower-case letters, digits, dots and hyphens"))
-    if not (m.backend.region or m.target.backend_defaults().get("region")):
-        problems.append(Problem(loaded.where("backend"), "backend.region", "the s3 backend needs a region",
-                                "add `region:` under backend (or target.region)"))
+    problems += backends.manifest_problems(loaded)
     return problems
 
 
 def _instance_name_like(name: str) -> str:
     return re.sub(r"[^a-z0-9_]", "_", name.lower()).lstrip("0123456789_")[:63] or "app"
-
-
-_PY_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "port": (int,)}
-
-
-def _check_inputs(loaded, inst, spec, contract, target: str) -> list[Problem]:
-    problems = []
-    inputs: dict[str, InputSpec] = contract.inputs_for(target)
-    for key, value in spec.with_.items():
-        loc = ("components", inst, "with", key)
-        fld = field_path(loc)
-        if key in contract.inputs and key not in inputs:  # kept for the other target, so manifests move
-            only = ", ".join(contract.inputs[key].targets)
-            loaded.notes.append(f"{loaded.where(*loc)} {fld}: applies to target {only} only; ignored on {target}")
-            continue
-        if key not in inputs:
-            hint = suggest(key, inputs) or (f"remove it; {spec.use} takes: {', '.join(inputs)}" if inputs
-                                            else f"remove it; {spec.use} takes no inputs")
-            problems.append(Problem(loaded.where(*loc), fld, "unknown input", hint))
-            continue
-        problems += [Problem(loaded.where(*loc), fld, msg, hint) for msg, hint in _check_value(value, inputs[key])]
-    for key, ispec in inputs.items():
-        if ispec.required and key not in spec.with_:
-            problems.append(Problem(loaded.where("components", inst), field_path(("components", inst, "with", key)),
-                                    "is required", f"add `{key}:` under with ({ispec.description})"))
-    return problems
-
-
-_TYPE_FIX = {"integer": "write a whole number without quotes", "number": "write a number without quotes",
-             "boolean": "write true or false", "string": "put the value in quotes",
-             "port": "write a port number, or remove it to get a free port allocated"}
-
-
-def _check_value(value: Any, ispec: InputSpec) -> list[tuple[str, str | None]]:
-    secret_fix = "write {secret: env:VARIABLE_NAME} and export the value in that variable"
-    if ispec.type == "secret":
-        if isinstance(value, dict) and set(value) == {"secret"}:
-            try:
-                SecretRef.model_validate(value)
-            except ValidationError:
-                return [(f"got {quote(value['secret'])}; secret references look like env:VARIABLE_NAME", secret_fix)]
-            return []
-        return [("secrets are references, never literals", secret_fix)]
-    if isinstance(value, dict) and "secret" in value:
-        return [("only secret inputs take secret references", "give a literal value")]
-    allowed = _PY_TYPES[ispec.type]
-    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-        return [(f"must be {'an' if ispec.type[0] in 'aeiou' else 'a'} {ispec.type}, got {quote(value)}",
-                 _TYPE_FIX[ispec.type])]
-    out = []
-    if ispec.type == "port" and not 1 <= value <= 65535:
-        out.append((f"must be a port between 1 and 65535, got {quote(value)}",
-                    "remove it to get a free port allocated"))
-    if ispec.minimum is not None and value < ispec.minimum:
-        out.append((f"must be >= {ispec.minimum:g}, got {quote(value)}", f"use {ispec.minimum:g} or more"))
-    if ispec.maximum is not None and value > ispec.maximum:
-        out.append((f"must be <= {ispec.maximum:g}, got {quote(value)}", f"use {ispec.maximum:g} or less"))
-    if ispec.choices is not None and value not in ispec.choices:
-        choices = ", ".join(map(str, ispec.choices))
-        out.append((f"got {quote(value)}; must be one of {choices}",
-                    suggest(str(value), map(str, ispec.choices)) or f"use one of: {choices}"))
-    return out

@@ -30,6 +30,10 @@ class Target:
         """Inputs of the target's base module (modules/_infra/<target>), from the manifest's target section."""
         return {}
 
+    def late_inputs(self, stack: Stack) -> dict[str, dict[str, Any]]:
+        """Per instance, inputs known only once the target's SDK may be asked (render, never validate)."""
+        return {}
+
     def module_arguments(self, stack: Stack, instance: str) -> list[tuple[str, str]]:
         """Extra arguments every module of this target takes (HCL expressions)."""
         return []

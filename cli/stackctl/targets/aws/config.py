@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ...errors import Problem, quote
+from ...errors import Problem, ToolMissingError, quote
 from ...pydantic_errors import suggest
 from ..config import ENDPOINT, GPU, TargetConfig
 from .sdk import known_regions
@@ -64,6 +64,13 @@ components:                    # instance name -> catalog component (`stackctl c
 """
 
 
+def _regions() -> list[str]:
+    try:
+        return known_regions()  # botocore's own list, read offline
+    except ToolMissingError:  # no boto3: the format is still checked, without a near name
+        return []
+
+
 def problems(loaded) -> list[Problem]:
     """What the aws target cannot take in a manifest: no or a malformed region, an unknown GPU, a bad CIDR."""
     target = loaded.manifest.target
@@ -72,7 +79,8 @@ def problems(loaded) -> list[Problem]:
         problems.append(Problem(loaded.where("target"), "target.region", "the aws target needs a region",
                                 "add `region: us-east-1` (or your region) under target"))
     elif not REGION_FORMAT.match(target.region):
-        near = suggest(target.region.replace("_", "-"), known_regions()) or suggest(target.region, known_regions())
+        regions = _regions()
+        near = suggest(target.region.replace("_", "-"), regions) or suggest(target.region, regions)
         problems.append(Problem(loaded.where("target", "region"), "target.region",
                                 f"got {quote(target.region)}; an AWS region is letters, digits and '-'",
                                 near or "write e.g. `region: us-east-1`"))

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ...datatypes import Check
+from ...errors import ToolMissingError
 from ...pydantic_errors import suggest
 from .config import GPU_TYPES, INFRA
 from .sdk import AwsContext, classify, known_regions
@@ -83,11 +84,6 @@ class Preflight:
             if fam:
                 families.setdefault(fam, {})[itype] = n
         jobs += [lambda f=f, c=c: self._check_quota(ctx, f, c) for f, c in families.items()]
-        backend = stack.loaded.manifest.backend
-        if backend.kind == "s3":
-            from ...backends import check_state_bucket
-
-            jobs.append(lambda: check_state_bucket(stack))
         with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
             return list(pool.map(_guarded, jobs))
 
@@ -99,7 +95,10 @@ class Preflight:
         return Check("credentials", "OK", f"{me['Arn']} (account {me['Account']})")
 
     def _check_region(self, ctx: AwsContext) -> Check:
-        known = known_regions()
+        try:
+            known = known_regions()
+        except ToolMissingError as err:
+            return Check("region", *classify(err))
         if ctx.region not in known:
             near = suggest(ctx.region, known)
             return Check("region", "NO", f"{ctx.region!r} is not an AWS region",

@@ -19,15 +19,18 @@ class Render:
     def infra_inputs(self, manifest) -> dict[str, Any]:
         gpu = manifest.target.gpu
         spec = GPU_TYPES.get(gpu.type) if gpu else None
-        ctx = self._context_for(manifest.target)
-        return {
+        return {  # from the manifest alone: no SDK call before preflight (s3_endpoint: late_inputs)
             "region": manifest.target.region or "",
-            "s3_endpoint": (ctx.endpoint_of("s3") or "") if manifest.target.region else "",
             "gpu_type": gpu.type if spec else "",
             "allow_from": ",".join(manifest.target.allow_from),
             "gpu_instance_type": spec.instance_type if spec else "",
             "gpu_instances": math.ceil(gpu.count / spec.gpus) if spec else 0,
         }
+
+    def late_inputs(self, stack: Stack) -> dict[str, dict[str, Any]]:
+        if INFRA not in stack.components or not stack.loaded.manifest.target.region:
+            return {}
+        return {INFRA: {"s3_endpoint": self.context(stack).endpoint_of("s3") or ""}}  # resolved as boto3 does
 
     def module_arguments(self, stack: Stack, instance: str) -> list[tuple[str, str]]:
         if instance == INFRA:
