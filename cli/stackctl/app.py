@@ -18,6 +18,7 @@ from rich.table import Table
 
 from . import __version__, resources
 from .errors import InputError, StackctlError, from_os_error
+from .targets import registry
 
 app = typer.Typer(
     name="stackctl",
@@ -99,7 +100,8 @@ def init(
     name: Annotated[str, typer.Argument(help="Stack name (a DNS label).")] = "my-stack",
     out: Annotated[Path, typer.Option("--out", "-o", help="Manifest file to write.")] = Path("stack.yaml"),
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
-    target: Annotated[str, typer.Option("--target", "-t", help="local or aws.")] = "local",
+    target: Annotated[str, typer.Option(
+        "--target", "-t", help=f"One of: {', '.join(registry.kinds())}.")] = registry.DEFAULT,
 ):
     """Scaffold a stack manifest: SeaweedFS + MLflow on this machine, or MLflow on AWS (--target aws).
 
@@ -133,7 +135,7 @@ def catalog(json_out: JsonOpt = False):
 
     Example: stackctl catalog --json
     """
-    from .catalog import TARGETS, load_catalog
+    from .catalog import load_catalog
 
     cat = load_catalog()
     if json_out:
@@ -148,7 +150,7 @@ def catalog(json_out: JsonOpt = False):
     for name in cat.names():
         c = cat[name]
         reqs = ", ".join(k + ("?" if v.optional else "") for k, v in c.requires.items())
-        table.add_row(name, "\n".join(c.provides), reqs, ", ".join(t for t in TARGETS if t in c.targets))
+        table.add_row(name, "\n".join(c.provides), reqs, ", ".join(t for t in registry.kinds() if t in c.targets))
     _out().print(table)
     for target, base in sorted(cat.infras.items()):  # what a target provides on its own
         _out().print(f"target {target}: its base ({base.name}, instance `infra`) provides {', '.join(base.provides)}")

@@ -7,14 +7,20 @@ HCL string.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from . import hcl
-from .awsapi import AwsContext, classify, error_code
-from .targets import Check
+from .datatypes import Check
+from .errors import Problem
+from .targets.aws.sdk import AwsContext, classify, error_code
 
 if TYPE_CHECKING:
     from .stack import Stack
+
+KINDS = ("local", "s3", "gcs", "azurerm")  # what backend.kind may say
+LOCAL = "local"  # state in the stack's workdir, next to the rendered root
+S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
 
 def state_key(stack: Stack) -> str:
@@ -23,7 +29,8 @@ def state_key(stack: Stack) -> str:
 
 def s3_context(stack: Stack) -> AwsContext:
     m = stack.loaded.manifest
-    return AwsContext(region=m.backend.region or m.target.region, endpoint=m.target.endpoint)
+    fallback = m.target.backend_defaults()
+    return AwsContext(region=m.backend.region or fallback.get("region"), endpoint=fallback.get("endpoint"))
 
 
 def backend_block(stack: Stack) -> str | None:
@@ -41,6 +48,33 @@ def backend_block(stack: Stack) -> str | None:
         pairs.append(("endpoints", "{ " + ", ".join(f"{k} = {hcl.string(v)}" for k, v in overrides.items()) + " }"))
     body = "\n".join(f"    {line}" for line in hcl.aligned(pairs))
     return f'  backend "s3" {{\n{body}\n  }}'
+
+
+def manifest_problems(loaded) -> list[Problem]:
+    """What the manifest's backend section lacks (bucket, region) or asks for that is not available."""
+    m = loaded.manifest
+    if m.backend.kind == LOCAL:
+        return []
+    if m.backend.kind != "s3":
+        return [Problem(loaded.where("backend", "kind"), "backend.kind",
+                        f"the {m.backend.kind} state backend is not available in this version of stackctl",
+                        "use backend: {kind: local} (state in the stack's workdir) or {kind: s3, bucket: NAME}")]
+    problems = []
+    if not m.backend.bucket:
+        problems.append(Problem(loaded.where("backend"), "backend.bucket", "the s3 backend needs a bucket",
+                                "add `bucket: NAME` (an existing bucket you can write to) under backend"))
+    elif not re.match(S3_BUCKET, m.backend.bucket):
+        problems.append(Problem(loaded.where("backend", "bucket"), "backend.bucket",
+                                "not a valid S3 bucket name", "3-63 lower-case letters, digits, dots and hyphens"))
+    if not (m.backend.region or m.target.backend_defaults().get("region")):
+        problems.append(Problem(loaded.where("backend"), "backend.region", "the s3 backend needs a region",
+                                "add `region:` under backend (or target.region)"))
+    return problems
+
+
+def preflight(stack: Stack) -> list[Check]:
+    """The state backend's own checks, whatever the target (an s3 bucket behind a local stack too)."""
+    return [check_state_bucket(stack)] if stack.loaded.manifest.backend.kind == "s3" else []
 
 
 def check_state_bucket(stack: Stack) -> Check:

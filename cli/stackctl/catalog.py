@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from . import resources, yamlsrc
 from .errors import CatalogError, ManifestError, Problem
 from .pydantic_errors import problems_from
+from .targets import registry
 
-TARGETS = ("local", "aws", "gcp", "azure", "kubernetes", "ssh")
 InputType = Literal["string", "integer", "number", "boolean", "port", "secret"]
 
 
@@ -24,7 +24,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-TargetName = Literal["local", "aws", "gcp", "azure", "kubernetes", "ssh"]
+TargetName = Literal[registry.kinds()]  # a component may claim only the registered targets
 
 
 class _TargetScoped(_Strict):
@@ -185,9 +185,10 @@ def _check_against_capabilities(contract: Contract, doc: yamlsrc.SourceDoc) -> l
         if spec.generate and spec.type != "secret":
             problems.append(Problem(doc.where(("inputs", name)), f"inputs.{name}.generate",
                                     "only secret inputs can be generated"))
-    if "local" in contract.targets and contract.runtime is None:
-        problems.append(Problem(doc.where(("targets",)), "runtime", "a local module needs a runtime",
-                                "add runtime.requirements"))
+    for kind in contract.targets:
+        if registry.target_class(kind).needs_runtime and contract.runtime is None:
+            problems.append(Problem(doc.where(("targets",)), "runtime", f"a {kind} module needs a runtime",
+                                    "add runtime.requirements"))
     return problems
 
 

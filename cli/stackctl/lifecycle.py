@@ -21,14 +21,14 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from . import paths, smoke, terraform
+from . import backends, paths, smoke, terraform
 from . import secrets as secret_store
 from .backends import forget_state
+from .datatypes import Check
 from .errors import InputError, Interrupted, SmokeFailed, StackctlError, TerraformError
 from .progress import ApplyView, print_plan
 from .render import render, secret_environment
 from .stack import Stack
-from .targets import Check
 from .workdir import Workdir
 
 Confirm = Callable[[str], bool]
@@ -65,8 +65,15 @@ def _notes(stack: Stack, console: Console) -> None:
 
 
 def preflight(stack: Stack, console: Console) -> list[Check]:
-    """Run and print the target's checks (OK / NO / UNKNOWN, with a fix for each that is not OK)."""
-    return _print_checks(console, stack.target.preflight(stack))
+    """Run and print the checks (OK / NO / UNKNOWN, with a fix for each that is not OK)."""
+    return _print_checks(console, all_checks(stack))
+
+
+def all_checks(stack: Stack) -> list[Check]:
+    """The target's checks, then the state backend's (on every target), asked side by side."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="backend-check") as pool:
+        backend = pool.submit(backends.preflight, stack)
+        return stack.target.preflight(stack) + backend.result()
 
 
 def _print_checks(console: Console, checks: list[Check]) -> list[Check]:
@@ -82,7 +89,7 @@ def require_passed(checks: list[Check], console: Console | None = None, strict: 
     failed = [c for c in checks if c.status == "NO" or (strict and c.status == "UNKNOWN")]
     if failed:
         raise InputError(f"preflight failed: {', '.join(c.name for c in failed)}",
-                         "; ".join(c.hint for c in failed if c.hint) or None)
+                         "; ".join(dict.fromkeys(c.hint for c in failed if c.hint)) or None)
     unknown = [c.name for c in checks if c.status == "UNKNOWN"]
     if unknown and console is not None:
         console.print(f"  [yellow]not verified[/]: {', '.join(unknown)}; going on without them "
@@ -155,7 +162,7 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
         for note in stack.loaded.notes:
             console.print(f"  note: {note}", markup=False)
         record = _resolve(stack, console)
-        overlap = not _removed(stack, record) and stack.loaded.manifest.backend.kind == "local"
+        overlap = not _removed(stack, record) and stack.loaded.manifest.backend.kind == backends.LOCAL
         if not overlap:
             require_passed(preflight(stack, console), console, opts.strict)
             _require_owner(stack, record)
@@ -200,7 +207,7 @@ def _preflight_during_init(stack: Stack, record, console: Console, opts: Options
     and the owner check passed.
     """
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight")
-    checks = pool.submit(stack.target.preflight, stack)  # init keeps the main thread: Ctrl-C reaches it
+    answers = pool.submit(all_checks, stack)  # init keeps the main thread: Ctrl-C reaches it
     try:
         tf.init()
         init_failed = None
@@ -208,7 +215,7 @@ def _preflight_during_init(stack: Stack, record, console: Console, opts: Options
         init_failed = err
     finally:
         pool.shutdown(wait=False)  # interrupted: do not wait here for the checks' answers
-    require_passed(_print_checks(console, checks.result()), console, opts.strict)
+    require_passed(_print_checks(console, answers.result()), console, opts.strict)
     _require_owner(stack, record)
     if init_failed is not None:
         raise init_failed
@@ -372,7 +379,7 @@ def outputs(stack: Stack, opts: Options) -> dict[str, dict[str, Any]]:
     if stack.outputs_read is None:
         _require_up(stack.workdir)
         tf = runner(stack, stack.workdir.tf_dir, opts)
-        local = stack.loaded.manifest.backend.kind == "local"
+        local = stack.loaded.manifest.backend.kind == backends.LOCAL
         raw = tf.outputs(stack.workdir.tf_dir / "terraform.tfstate" if local else None)
         stack.outputs_read = {inst: dict(raw[inst]["value"]) for inst in stack.components if inst in raw}
     return stack.outputs_read

@@ -1,31 +1,32 @@
-"""Stack manifests (apiVersion stackctl/v1): pydantic models plus the checks against the catalog.
+"""Stack manifests (apiVersion stackctl/v1): pydantic models and the checks of the document itself.
 
+The catalog's checks are in check.py, the target's in its own package; stack.load_stack runs all three.
 Every problem is reported at once, as `file:line field: message` with a fix, never a traceback.
 """
 
 from __future__ import annotations
 
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 from pydantic_core import PydanticCustomError
 
-from . import yamlsrc
-from .catalog import TARGETS, Catalog, InputSpec
+from . import backends, yamlsrc
 from .errors import ManifestError, Problem, quote
 from .pydantic_errors import problems_from, suggest
+from .targets import registry
+from .targets.config import ENDPOINT, TargetConfig
 from .yamlsrc import field_path
 
 DNS_LABEL = r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
 DNS_LABEL_WORDS = "a DNS label: lower-case letters, digits and '-', starting with a letter, at most 63 characters"
-ENDPOINT = r"^https?://[^\s]+$"
 INSTANCE_NAME = r"^[a-z][a-z0-9_]{0,62}$"  # becomes a Terraform module name and variable prefix
 SECRET_REF = re.compile(r"^(env):([A-Za-z_][A-Za-z0-9_]*)$")
 DURATION = re.compile(r"^(\d+)([smhd])$")
-S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 INFRA_INSTANCE = "infra"  # the instance name of a target's base module (modules/_infra/<target>)
 
 
@@ -54,24 +55,20 @@ class ComponentSpec(_Strict):
     depends_on: list[str] = Field(default_factory=list, description="instances to create first")
 
 
-class GPU(_Strict):
-    type: str = Field(description="GPU name, e.g. a10g, t4, a100, h100")
-    count: int = Field(1, ge=1, description="GPUs in the pool")
+def _target_model():
+    """`target` is one model per registered target, told apart by `kind` (a field of another is an error)."""
+    models = tuple(registry.config_of(kind) for kind in registry.kinds())
+    return models[0] if len(models) == 1 else Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
 
 
-class Target(_Strict):
-    kind: Literal["local", "aws", "gcp", "azure", "kubernetes", "ssh"] = Field(description="where the stack runs")
-    region: str | None = Field(None, description="cloud region")
-    endpoint: str | None = Field(None, pattern=ENDPOINT,
-                                 description="API endpoint override for every service, e.g. a local emulator")
-    gpu: GPU | None = Field(None, description="optional GPU pool")
-    allow_from: list[str] = Field(default_factory=list, description=(
-        "cloud targets: CIDRs that may reach the components' service ports, e.g. your address/32 to smoke-test "
-        "them from here; none: reachable only inside the network"))
+TargetSection = _target_model()
+# for messages about a `target:` whose kind is missing or unknown: what kind may be
+AnyTarget = create_model("Target", __base__=TargetConfig, kind=(Literal[registry.kinds()], Field(
+    description=f"where the stack runs: {' or '.join(registry.kinds())}")))
 
 
 class Backend(_Strict):
-    kind: Literal["local", "s3", "gcs", "azurerm"] = Field("local", description="where Terraform state lives")
+    kind: Literal[backends.KINDS] = Field(backends.LOCAL, description="where Terraform state lives")
     bucket: str | None = Field(None, description="s3: an existing bucket for the state")
     region: str | None = Field(None, description="s3: the bucket's region; target.region when unset")
 
@@ -113,7 +110,10 @@ class Manifest(_Strict):
     apiVersion: Literal["stackctl/v1"] = Field(description="manifest format version")
     kind: Literal["Stack"] = Field(description="the kind of document: a Stack")
     metadata: Metadata = Field(description="the stack's name, labels and ttl")
-    target: Target = Field(description="where the stack runs: `kind: local` (this machine) or a cloud")
+    target: TargetSection = Field(
+        description="where the stack runs: `kind: local` (this machine) or a cloud",
+        # besides oneOf: a wrong kind is reported at target.kind, and editors offer the kinds
+        json_schema_extra={"properties": {"kind": {"enum": list(registry.kinds())}}, "required": ["kind"]})
     backend: Backend = Field(default_factory=Backend, description="where Terraform keeps the state")
     components: dict[str, ComponentSpec] = Field(min_length=1, description=(
         "instance name -> catalog component, e.g. `tracking: {use: mlflow}` (see `stackctl catalog`)"))
@@ -146,19 +146,54 @@ class LoadedManifest:
         return Problem(self.doc.where(loc), field_path(loc), message, hint)
 
 
-_MODELS = {(): Manifest, ("metadata",): Metadata, ("target",): Target, ("backend",): Backend,
-           ("smoke",): SmokeSettings, ("target", "gpu"): GPU}
+_MODELS = {(): Manifest, ("metadata",): Metadata, ("backend",): Backend, ("smoke",): SmokeSettings}
 _PATTERNS = {
     DNS_LABEL: (DNS_LABEL_WORDS, lambda v: f"rename it, e.g. {dns_label_like(v)}"),
     ENDPOINT: ("an http:// or https:// URL without spaces", lambda v: "write e.g. `endpoint: http://127.0.0.1:5000`"),
 }
 
 
-def model_at(loc: tuple) -> type[BaseModel] | None:
-    """The model that validates the mapping at `loc` of a manifest (for keys, descriptions, choices)."""
-    if len(loc) == 2 and loc[0] == "components":
-        return ComponentSpec
-    return _MODELS.get(tuple(loc))
+def models_of(data: Any):
+    """model_at(loc): the model that validates the mapping at `loc` of this document (for keys,
+    descriptions and choices); under `target`, the model of the kind the document names."""
+    def model_at(loc: tuple) -> type[BaseModel] | None:
+        if len(loc) == 2 and loc[0] == "components":
+            return ComponentSpec
+        if loc[:1] == ("target",):
+            model = target_model(data)
+            for part in loc[1:]:
+                model = _nested(model, part)
+            return model
+        return _MODELS.get(tuple(loc))
+    return model_at
+
+
+def target_model(data: Any) -> type[BaseModel]:
+    """The target model a document's `target.kind` picks; AnyTarget when it names no registered kind."""
+    section = data.get("target") if isinstance(data, dict) else None
+    kind = section.get("kind") if isinstance(section, dict) else None
+    return registry.config_of(kind) if isinstance(kind, str) and kind in registry.kinds() else AnyTarget
+
+
+def _nested(model: type[BaseModel] | None, key) -> type[BaseModel] | None:
+    fld = model.model_fields.get(key) if model is not None else None
+    kinds = typing.get_args(fld.annotation) or (fld.annotation,) if fld is not None else ()
+    return next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+
+
+def _other_targets_field(data: Any):
+    """A key under `target` that another kind takes: say so, and how to move (e.g. gpu on local)."""
+    def explain(e: dict, loc: tuple) -> tuple[str, str] | None:
+        if e["type"] != "extra_forbidden" or len(loc) != 2 or loc[0] != "target":
+            return None
+        kind = data["target"]["kind"]
+        owners = [k for k in registry.kinds() if k != kind and loc[1] in registry.config_of(k).model_fields]
+        if not owners:
+            return None
+        whose = f"{'an' if owners[0][0] in 'aeiou' else 'a'} {owners[0]}" if len(owners) == 1 else \
+            f"a {', '.join(owners)}"
+        return f"kind {kind} takes no field {loc[1]} (it is {whose} field)", f"remove it or set kind: {owners[0]}"
+    return explain
 
 
 def dns_label_like(text: str) -> str:
@@ -166,7 +201,8 @@ def dns_label_like(text: str) -> str:
     return label or "my-stack"
 
 
-def load_manifest(path: Path, catalog: Catalog) -> LoadedManifest:
+def load_manifest(path: Path) -> LoadedManifest:
+    """The document, checked against the models; the catalog and the target check it next (check.py)."""
     doc = yamlsrc.load(path, what="stack manifest")
     if not isinstance(doc.data, dict):
         raise ManifestError([Problem(doc.where(()), "", "a stack manifest is a mapping",
@@ -174,168 +210,40 @@ def load_manifest(path: Path, catalog: Catalog) -> LoadedManifest:
     try:
         manifest = Manifest.model_validate(doc.data)
     except ValidationError as err:
-        problems = problems_from(err, doc, model_at=model_at, patterns=_PATTERNS)
+        problems = problems_from(err, doc, model_at=models_of(doc.data), patterns=_PATTERNS,
+                                 tagged=[("target",)] if len(registry.kinds()) > 1 else [],
+                                 explain=_other_targets_field(doc.data))
         raise ManifestError(problems, source=doc.display) from None
-    loaded = LoadedManifest(manifest, doc)
-    problems = check_against_catalog(loaded, catalog)
-    if problems:
-        raise ManifestError(problems, source=doc.display)
-    return loaded
+    return LoadedManifest(manifest, doc)
 
 
-def check_against_catalog(loaded: LoadedManifest, catalog: Catalog) -> list[Problem]:
+def document_problems(loaded: LoadedManifest) -> list[Problem]:
+    """What is wrong within the document itself: instance names, references between instances, the backend."""
     m, problems = loaded.manifest, []
-    target = m.target.kind
     for inst, spec in m.components.items():
         at = ("components", inst)
         if not re.match(INSTANCE_NAME, inst):
             problems.append(loaded.problem(at, f"got {quote(inst)}; instance names are lower-case letters, digits and "
                                            "_, starting with a letter (they name Terraform modules)",
                                            f"rename it, e.g. {_instance_name_like(inst)}"))
-        if spec.use not in catalog:
-            hint = suggest(spec.use, catalog.names()) or f"available: {', '.join(catalog.names())}"
-            problems.append(loaded.problem((*at, "use"), f"unknown component {quote(spec.use)}", hint))
-            continue
-        contract = catalog[spec.use]
-        if target not in contract.targets:
-            infra = catalog.infra(target)
-            if infra is not None and contract.provides and set(contract.provides) <= set(infra.provides):
-                hint = (f"remove {inst}: on {target} the target's base provides {', '.join(contract.provides)} "
-                        f"(`stackctl catalog`)")
-            else:
-                hint = f"{spec.use} supports: {', '.join(contract.targets)}; pick another component or target"
-            problems.append(loaded.problem((*at, "use"), f"{spec.use} has no module for target {target!r}", hint))
-        problems += _check_inputs(loaded, inst, spec, contract, target)
         for cap, provider in spec.connect.items():
-            loc = (*at, "connect", cap)
-            if cap not in contract.requires:
-                hint = suggest(cap, contract.requires) or (
-                    f"{spec.use} requires: {', '.join(contract.requires) or 'nothing'}")
-                problems.append(loaded.problem(loc, f"{spec.use} does not require {quote(cap)}", hint))
             if provider not in m.components:
                 problems.append(loaded.problem(
-                    loc, f"no component instance named {quote(provider)} in this stack",
+                    (*at, "connect", cap), f"no component instance named {quote(provider)} in this stack",
                     suggest(provider, m.components) or f"connect one of: {', '.join(m.components)}"))
         for i, dep in enumerate(spec.depends_on):
             if dep not in m.components or dep == inst:
                 problems.append(loaded.problem(
                     (*at, "depends_on", i), f"{quote(dep)} is not another instance in this stack",
                     suggest(dep, m.components) or f"name one of: {', '.join(set(m.components) - {inst}) or 'none'}"))
-    provided = {cap for spec in m.components.values() if spec.use in catalog
-                for cap in catalog[spec.use].provides}
-    from .wiring import base_contract  # the wiring imports this module
-
-    base = base_contract(loaded, catalog)
-    provided |= set(base.provides) if base is not None else set()
-    for i, name in enumerate(m.smoke.scenarios):
-        loc = ("smoke", "scenarios", i)
-        if name not in catalog.scenarios:
-            problems.append(loaded.problem(loc, f"unknown scenario {quote(name)}",
-                                           suggest(name, catalog.scenarios) or
-                                           f"available: {', '.join(sorted(catalog.scenarios)) or 'none'}"))
-            continue
-        missing = [c for c in catalog.scenarios[name].requires if c not in provided]
-        if missing:
-            offered = sorted({p for c in missing for p in catalog.providers_of(c)})
-            problems.append(loaded.problem(loc, f"{name} needs {', '.join(missing)}, which nothing in the stack "
-                                           "provides", f"add components that provide them: {', '.join(offered)}"))
     if INFRA_INSTANCE in m.components:
         problems.append(Problem(loaded.where("components", INFRA_INSTANCE), f"components.{INFRA_INSTANCE}",
                                 f"{INFRA_INSTANCE!r} is reserved: it names the target's base (on aws the network, "
                                 "bucket and compute pool; on local the object store a stack without one gets)",
                                 "rename the instance"))
-    problems += _check_backend(loaded)
-    from .targets import supported_target  # targets import the stack, which imports this module
-
-    if supported_target(target):
-        problems += supported_target(target).validate(loaded)
-    if target not in TARGETS:  # pragma: no cover - the Literal already guards this
-        problems.append(Problem(loaded.where("target", "kind"), "target.kind", f"unknown target {target!r}"))
-    return problems
-
-
-def _check_backend(loaded: LoadedManifest) -> list[Problem]:
-    m = loaded.manifest
-    if m.backend.kind == "local":
-        return []
-    if m.backend.kind != "s3":
-        return [Problem(loaded.where("backend", "kind"), "backend.kind",
-                        f"the {m.backend.kind} state backend is not available in this version of stackctl",
-                        "use backend: {kind: local} (state in the stack's workdir) or {kind: s3, bucket: NAME}")]
-    problems = []
-    if not m.backend.bucket:
-        problems.append(Problem(loaded.where("backend"), "backend.bucket", "the s3 backend needs a bucket",
-                                "add `bucket: NAME` (an existing bucket you can write to) under backend"))
-    elif not re.match(S3_BUCKET, m.backend.bucket):
-        problems.append(Problem(loaded.where("backend", "bucket"), "backend.bucket",
-                                "not a valid S3 bucket name", "3-63 lower-case letters, digits, dots and hyphens"))
-    if not (m.backend.region or m.target.region):
-        problems.append(Problem(loaded.where("backend"), "backend.region", "the s3 backend needs a region",
-                                "add `region:` under backend (or target.region)"))
+    problems += backends.manifest_problems(loaded)
     return problems
 
 
 def _instance_name_like(name: str) -> str:
     return re.sub(r"[^a-z0-9_]", "_", name.lower()).lstrip("0123456789_")[:63] or "app"
-
-
-_PY_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "port": (int,)}
-
-
-def _check_inputs(loaded, inst, spec, contract, target: str) -> list[Problem]:
-    problems = []
-    inputs: dict[str, InputSpec] = contract.inputs_for(target)
-    for key, value in spec.with_.items():
-        loc = ("components", inst, "with", key)
-        fld = field_path(loc)
-        if key in contract.inputs and key not in inputs:  # kept for the other target, so manifests move
-            only = ", ".join(contract.inputs[key].targets)
-            loaded.notes.append(f"{loaded.where(*loc)} {fld}: applies to target {only} only; ignored on {target}")
-            continue
-        if key not in inputs:
-            hint = suggest(key, inputs) or (f"remove it; {spec.use} takes: {', '.join(inputs)}" if inputs
-                                            else f"remove it; {spec.use} takes no inputs")
-            problems.append(Problem(loaded.where(*loc), fld, "unknown input", hint))
-            continue
-        problems += [Problem(loaded.where(*loc), fld, msg, hint) for msg, hint in _check_value(value, inputs[key])]
-    for key, ispec in inputs.items():
-        if ispec.required and key not in spec.with_:
-            problems.append(Problem(loaded.where("components", inst), field_path(("components", inst, "with", key)),
-                                    "is required", f"add `{key}:` under with ({ispec.description})"))
-    return problems
-
-
-_TYPE_FIX = {"integer": "write a whole number without quotes", "number": "write a number without quotes",
-             "boolean": "write true or false", "string": "put the value in quotes",
-             "port": "write a port number, or remove it to get a free port allocated"}
-
-
-def _check_value(value: Any, ispec: InputSpec) -> list[tuple[str, str | None]]:
-    secret_fix = "write {secret: env:VARIABLE_NAME} and export the value in that variable"
-    if ispec.type == "secret":
-        if isinstance(value, dict) and set(value) == {"secret"}:
-            try:
-                SecretRef.model_validate(value)
-            except ValidationError:
-                return [(f"got {quote(value['secret'])}; secret references look like env:VARIABLE_NAME", secret_fix)]
-            return []
-        return [("secrets are references, never literals", secret_fix)]
-    if isinstance(value, dict) and "secret" in value:
-        return [("only secret inputs take secret references", "give a literal value")]
-    allowed = _PY_TYPES[ispec.type]
-    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-        return [(f"must be {'an' if ispec.type[0] in 'aeiou' else 'a'} {ispec.type}, got {quote(value)}",
-                 _TYPE_FIX[ispec.type])]
-    out = []
-    if ispec.type == "port" and not 1 <= value <= 65535:
-        out.append((f"must be a port between 1 and 65535, got {quote(value)}",
-                    "remove it to get a free port allocated"))
-    if ispec.minimum is not None and value < ispec.minimum:
-        out.append((f"must be >= {ispec.minimum:g}, got {quote(value)}", f"use {ispec.minimum:g} or more"))
-    if ispec.maximum is not None and value > ispec.maximum:
-        out.append((f"must be <= {ispec.maximum:g}, got {quote(value)}", f"use {ispec.maximum:g} or less"))
-    if ispec.choices is not None and value not in ispec.choices:
-        choices = ", ".join(map(str, ispec.choices))
-        out.append((f"got {quote(value)}; must be one of {choices}",
-                    suggest(str(value), map(str, ispec.choices)) or f"use one of: {choices}"))
-    return out

@@ -20,6 +20,7 @@ from .yamlsrc import SourceDoc, field_path
 
 ModelAt = Callable[[tuple], "type[BaseModel] | None"]  # the model that validates the mapping at a location
 Patterns = dict[str, tuple[str, Callable[[str], str]]]  # regex -> (in words, value -> fix)
+Explain = Callable[[dict, tuple], "tuple[str, str] | None"]  # a caller's own words for an error, or None
 
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:
@@ -33,15 +34,37 @@ def keys_of(model: type[BaseModel] | None) -> list[str]:
 
 
 def problems_from(err: ValidationError, doc: SourceDoc, prefix: tuple = (), model_at: ModelAt | None = None,
-                  patterns: Patterns | None = None) -> list[Problem]:
-    """`model_at(loc)` gives the model of the mapping at `loc` (for valid keys, descriptions and choices)."""
-    explain = _Explainer(doc, model_at or (lambda loc: None), patterns or {})
+                  patterns: Patterns | None = None, tagged: Iterable[tuple] = (),
+                  explain: Explain | None = None) -> list[Problem]:
+    """`model_at(loc)` gives the model of the mapping at `loc` (for valid keys, descriptions and choices).
+
+    `tagged`: locations of unions discriminated by a field (e.g. `target` by `kind`), whose member's tag
+    pydantic puts into the location of every error inside it. `explain` is asked first."""
+    explainer = _Explainer(doc, model_at or (lambda loc: None), patterns or {})
     problems = []
     for e in err.errors():
-        loc = (*prefix, *(p for p in e["loc"] if not _is_union_tag(p)))
-        message, hint = explain(e, loc)
+        e, loc = _at_tag(e, _untagged((*prefix, *(p for p in e["loc"] if not _is_union_tag(p))), tagged))
+        message, hint = (explain and explain(e, loc)) or explainer(e, loc)
         problems.append(Problem(doc.where(loc), field_path(loc), message, hint))
     return problems
+
+
+def _untagged(loc: tuple, tagged: Iterable[tuple]) -> tuple:
+    for union in tagged:
+        if loc[:len(union)] == union and len(loc) > len(union):
+            return (*union, *loc[len(union) + 1:])
+    return loc
+
+
+def _at_tag(e: dict, loc: tuple) -> tuple[dict, tuple]:
+    """A discriminated union's tag errors, said of the tag's own field (`target.kind`) like a Literal's."""
+    if e["type"] not in ("union_tag_invalid", "union_tag_not_found"):
+        return e, loc
+    key = str(e["ctx"]["discriminator"]).strip("'")
+    if e["type"] == "union_tag_not_found":
+        return {**e, "type": "missing", "input": None}, (*loc, key)
+    value = e["input"].get(key) if isinstance(e["input"], dict) else None
+    return {**e, "type": "literal_error", "input": value, "ctx": {"expected": e["ctx"]["expected_tags"]}}, (*loc, key)
 
 
 class _Explainer:

@@ -16,8 +16,8 @@ import jinja2
 
 from . import hcl, paths, resources
 from .backends import backend_block
+from .datatypes import RootVariable
 from .stack import Stack
-from .targets import RootVariable
 
 HCL_TYPES = {"string": "string", "integer": "number", "number": "number", "boolean": "bool",
              "port": "number", "secret": "string"}

@@ -8,6 +8,7 @@ from pathlib import Path
 from .errors import InputError
 from .manifest import DNS_LABEL
 from .schema import MODELINE, SCHEMA_FILE, write_schema
+from .targets import registry
 
 TEMPLATE = """\
 {modeline}
@@ -22,38 +23,16 @@ metadata:
 """
 
 
-TARGETS = {
-    "local": """\
-target:
-  kind: local                  # local | aws
-components:                    # instance name -> catalog component (`stackctl catalog`)
-  storage:
-    use: seaweedfs             # S3-compatible object store
-  tracking:
-    use: mlflow                # tracking + registry; its object_store is wired to storage automatically
-""",
-    "aws": """\
-target:
-  kind: aws                    # local | aws
-  region: us-east-1
-  # gpu: {{type: a10g, count: 1}}     # a GPU pool: t4, a10g, l4, a100, h100
-  # allow_from: [203.0.113.7/32]    # your address, to reach the services (and smoke-test them) from here
-backend: {{kind: local}}         # or {{kind: s3, bucket: NAME}}: shared state with S3 lock files
-components:                    # instance name -> catalog component (`stackctl catalog`)
-  tracking:
-    use: mlflow                # on EC2; its object_store is the stack's S3 bucket (the target's base)
-    with: {{instance_type: t3.medium}}
-""",
-}
-
-
-def scaffold(name: str, out: Path, force: bool, target: str = "local") -> tuple[Path, Path]:
+def scaffold(name: str, out: Path, force: bool, target: str = registry.DEFAULT) -> tuple[Path, Path]:
     """Write the manifest, and next to it the schema its first line names (for editors). Returns both."""
     if not re.match(DNS_LABEL, name):
         raise InputError(f"{name!r} is not a valid stack name", "use lower-case letters, digits and '-', e.g. my-stack")
     if out.exists() and not force:
         raise InputError(f"{out} already exists", "pass --force to overwrite it, or choose another --out")
-    if target not in TARGETS:
-        raise InputError(f"no starting manifest for target {target!r}", f"use one of: {', '.join(TARGETS)}")
-    out.write_text(TEMPLATE.format(modeline=MODELINE, name=name, path=out, target=TARGETS[target].format()))
+    starters = {kind: registry.target_class(kind).starter for kind in registry.kinds()}
+    if not starters.get(target):
+        raise InputError(f"no starting manifest for target {target!r}",
+                         f"use one of: {', '.join(k for k, text in starters.items() if text)}")
+    section = starters[target].format(kinds=" | ".join(registry.kinds()))
+    out.write_text(TEMPLATE.format(modeline=MODELINE, name=name, path=out, target=section))
     return out, write_schema(out.parent / SCHEMA_FILE)  # generated, so always current

@@ -10,8 +10,11 @@ from typing import Any
 
 from . import secrets
 from .catalog import Catalog, Contract, load_catalog
-from .manifest import INFRA_INSTANCE, ComponentSpec, LoadedManifest, load_manifest
-from .targets import Target, get_target
+from .check import catalog_problems
+from .errors import ManifestError, Problem
+from .manifest import INFRA_INSTANCE, ComponentSpec, LoadedManifest, document_problems, load_manifest
+from .targets.base import Target
+from .targets.registry import get_target
 from .wiring import Wiring, base_contract, resolve
 from .workdir import RecordError, StackRecord, Workdir, allocate_ports
 
@@ -134,6 +137,8 @@ class Stack:
                     comp.values[name] = record.ports[inst][name]
                 else:
                     comp.values[name] = spec.default
+        for inst, values in self.target.late_inputs(self).items():
+            self.components[inst].values.update(values)
         return record
 
 
@@ -145,11 +150,19 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _line(problem: Problem) -> int:
+    line = problem.location.rpartition(":")[2]
+    return int(line) if line.isdigit() else 0
+
+
 def load_stack(path: Path, catalog: Catalog | None = None) -> Stack:
     catalog = catalog or load_catalog()
-    loaded = load_manifest(path, catalog)
-    wiring = resolve(loaded, catalog)
+    loaded = load_manifest(path)
     target = get_target(loaded.manifest.target.kind)
+    problems = document_problems(loaded) + catalog_problems(loaded, catalog) + target.validate(loaded)
+    if problems:  # every problem at once, top to bottom
+        raise ManifestError(sorted(problems, key=_line), source=loaded.doc.display)
+    wiring = resolve(loaded, catalog)
     components = {}
     base = base_contract(loaded, catalog)
     if base is not None:  # the target's base: its inputs come from the manifest's target section

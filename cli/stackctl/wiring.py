@@ -13,6 +13,7 @@ from graphlib import CycleError, TopologicalSorter
 from .catalog import Catalog, Contract, capabilities
 from .errors import Problem, WiringError
 from .manifest import INFRA_INSTANCE, LoadedManifest
+from .targets import registry
 
 
 @dataclass(frozen=True)
@@ -44,14 +45,11 @@ def base_contract(loaded: LoadedManifest, catalog: Catalog) -> Contract | None:
     stands in with a component (local: seaweedfs) adds it only when a required capability it
     provides has no provider in the manifest, so the same components work on every target.
     """
-    from .targets import supported_target  # targets import the stack, which imports this module
-
     kind = loaded.manifest.target.kind
     infra = catalog.infra(kind)
     if infra is not None:
         return infra
-    target = supported_target(kind)
-    name = target.base_component if target else None
+    name = registry.target_class(kind).base_component
     if name is None or name not in catalog:
         return None
     comps = [s for s in loaded.manifest.components.values() if s.use in catalog]

@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from . import paths
+from . import backends, paths
 from .errors import InputError, LockError, short
 
 RESERVE_FILE = ".reserve"
@@ -46,7 +46,7 @@ class StackRecord:
     manifest_path: str
     manifest_sha256: str
     target: str
-    backend: str = "local"
+    backend: str = backends.LOCAL  # records written before the field existed
     identity: str = ""
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)

@@ -14,8 +14,8 @@ import pytest
 from botocore.stub import Stubber
 from tests.conftest import run_cli
 
-from stackctl.awsapi import AwsContext
 from stackctl.targets.aws import GPU_TYPES, AwsTarget, quota_family
+from stackctl.targets.aws.sdk import AwsContext
 
 # stacks/aws-gpu.yaml with its own name; {region} and {gpu} vary per test
 AWS_GPU = """\
@@ -286,3 +286,27 @@ components:
     assert rendered.returncode == 0, rendered.stderr
     assert "instance_type" not in open("root/main.tf").read()
     assert 'source = "./modules/seaweedfs"' in open("root/main.tf").read()
+
+
+LOCAL_ON_S3 = """\
+apiVersion: stackctl/v1
+kind: Stack
+metadata: {name: local-s3-state}
+target: {kind: local}
+backend: {kind: s3, bucket: shared-tfstate, region: us-east-1}
+components:
+  storage: {use: store}
+"""
+
+
+def test_an_s3_backend_is_checked_on_the_local_target_too(aws_env, write, fixture_catalog):
+    """The state bucket is the backend's check, not the aws target's: a local stack's is asked too."""
+    path = str(write(LOCAL_ON_S3))
+    result, out = _check(path)
+    assert result.returncode == 2, out
+    assert "  OK disk space:" in out
+    assert "  NO state bucket: s3://shared-tfstate does not exist" in out
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="shared-tfstate")
+    result, out = _check(path)
+    assert result.returncode == 0, out + result.stderr
+    assert "  OK state bucket: s3://shared-tfstate/stackctl/local-s3-state/terraform.tfstate" in out

@@ -11,7 +11,7 @@ import pytest
 from tests.aws_emulator import provider_mirror
 from tests.conftest import REPO, run_cli, terraform_command
 
-from stackctl.awsapi import AwsContext
+from stackctl.targets.aws.sdk import AwsContext
 
 AWS_GPU = REPO / "stacks" / "aws-gpu.yaml"
 
@@ -85,7 +85,7 @@ def test_endpoint_from_the_shared_config_file(no_aws_config, monkeypatch):
 def test_endpoints_without_building_clients_are_those_boto3_resolves(no_aws_config, monkeypatch):
     """Nothing set, or AWS_ENDPOINT_URL alone: answered without a client per service, and the same
     answer as the clients give; AWS's own URL in AWS_ENDPOINT_URL is no override, as with the clients."""
-    from stackctl import awsapi
+    from stackctl.targets.aws import sdk as awsapi
 
     def by_clients():
         with monkeypatch.context() as m:

@@ -15,9 +15,9 @@ from tests.conftest import FIXTURE_CATALOG, terraform_command
 from stackctl import resources
 from stackctl.catalog import capabilities, load_contract
 from stackctl.render import HCL_TYPES
+from stackctl.targets import registry
 
 MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf")
-TARGET_VARIABLES = {"local": {"runtime"}, "aws": {"infra", "requirements"}}  # what each target passes every module
 
 
 def _blocks(path: Path, kind: str) -> dict[str, dict]:
@@ -48,7 +48,8 @@ def lint(contract_path: Path) -> list[str]:
                 if attr not in body:
                     problems.append(f"{where}: variable {name} has no {attr}")
         expected: dict[str, tuple[str | None, bool, bool]] = {}  # name -> (type, sensitive, optional)
-        target_variables = TARGET_VARIABLES.get(target, ()) if contract.kind == "component" else ()
+        # what the target passes every component module (its base takes only its own inputs)
+        target_variables = registry.target_class(target).module_variables if contract.kind == "component" else ()
         for name in ("stack", "instance", *target_variables):
             expected[name] = (None, False, False)
         for name, spec in contract.inputs_for(target).items():

@@ -343,9 +343,9 @@ def test_preflight_runs_during_init_and_a_failed_check_stops_before_any_plan(wri
 
     import pytest
 
+    from stackctl.datatypes import Check
     from stackctl.errors import InputError
     from stackctl.stack import load_stack
-    from stackctl.targets import Check
     from stackctl.targets.local import LocalTarget
     from stackctl.terraform import Terraform
 

@@ -29,9 +29,9 @@ FIELDS = [("apiVersion",), ("kind",), ("metadata",), ("metadata", "name"), ("met
 WRONG = [None, True, 3.17, 0, -1, "awz", "Not A Name!", "", [], ["x"], {}, {"zz": 1}, "x" * 200]
 
 
-def _corpus():
-    base = yaml.safe_load(GOOD)
-    for loc in FIELDS:
+def _corpus(base: dict | None = None, fields: list[tuple] = FIELDS):
+    base = base or yaml.safe_load(GOOD)
+    for loc in fields:
         for value in WRONG:
             data = copy.deepcopy(base)
             node = data
@@ -50,9 +50,22 @@ def _corpus():
 
 
 def test_every_problem_is_in_words_with_a_fix(tmp_path, fixture_catalog):
+    seen, cases = _problems_said(tmp_path, _corpus())
+    assert cases > 300 and len(seen) > 25, (cases, sorted(seen))
+
+
+def test_every_aws_target_problem_is_in_words_with_a_fix(tmp_path, fixture_catalog):
+    """The same for the fields of the aws target's own model (on local they are another target's)."""
+    base = yaml.safe_load(GOOD)
+    base["target"] = {"kind": "aws", "region": "us-east-1"}
+    seen, cases = _problems_said(tmp_path, _corpus(base, [f for f in FIELDS if f[:1] == ("target",)]))
+    assert cases > 80 and any("an AWS region is letters" in s for s in seen), (cases, sorted(seen))
+
+
+def _problems_said(tmp_path, corpus) -> tuple[set[str], int]:
     catalog = load_catalog()
     seen, cases = set(), 0
-    for name, data in _corpus():
+    for name, data in corpus:
         path = tmp_path / "stack.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         try:
@@ -65,7 +78,7 @@ def test_every_problem_is_in_words_with_a_fix(tmp_path, fixture_catalog):
                 assert not any(raw in text for raw in RAW), f"{name}: {text}"
                 assert len(text) < 600, f"{name}: {text}"
                 seen.add(problem.message.split(";")[-1])
-    assert cases > 300 and len(seen) > 25, (cases, sorted(seen))
+    return seen, cases
 
 
 @pytest.mark.parametrize("value", ["3.17", "1.10", "yes", "2"])

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from ..datatypes import Check, RootVariable
+from .config import TargetConfig
 
 if TYPE_CHECKING:
     from ..stack import Stack
-
-
-@dataclass
-class RootVariable:
-    name: str
-    type: str
-    description: str
-    sensitive: bool = False
-
-
-@dataclass
-class Check:
-    """A preflight answer: OK / NO / UNKNOWN, with a fix-it hint when not OK."""
-
-    name: str
-    status: str  # "OK" | "NO" | "UNKNOWN"
-    detail: str = ""
-    hint: str | None = None
 
 
 class Target:
@@ -33,6 +17,10 @@ class Target:
     clean_message = "nothing left"  # what `down` says once leftovers() found nothing
     # a catalog component that stands in as the base (`infra`) when no component provides what it does
     base_component: str | None = None
+    module_variables: tuple[str, ...] = ()  # what module_arguments() passes every component module
+    needs_runtime = False  # its component modules run from the contract's runtime (a cached virtualenv)
+    config: type[TargetConfig] | None = None  # its manifest model (targets/<kind>/config.py); None: kind only
+    starter = ""  # the manifest's target section (and components) `stackctl init --target <kind>` writes
 
     def validate(self, loaded) -> list:
         """Target-specific manifest problems (e.g. a region or GPU type the target does not know)."""
@@ -40,6 +28,10 @@ class Target:
 
     def infra_inputs(self, manifest) -> dict[str, Any]:
         """Inputs of the target's base module (modules/_infra/<target>), from the manifest's target section."""
+        return {}
+
+    def late_inputs(self, stack: Stack) -> dict[str, dict[str, Any]]:
+        """Per instance, inputs known only once the target's SDK may be asked (render, never validate)."""
         return {}
 
     def module_arguments(self, stack: Stack, instance: str) -> list[tuple[str, str]]:

@@ -1,36 +1,26 @@
-"""The local target: components run as supervised processes on this machine, no provider needed.
-
-Each module gets a `runtime` object (interpreter, run dir, log file, requirements); its
-`terraform_data` provisioners call `python -m stackctl.runtime start|stop`.
-"""
+"""What runs of a local stack: drift, progress, stopping, leftovers (processes, ports) and status."""
 
 from __future__ import annotations
 
 import contextlib
-import getpass
-import json
-import shutil
-import socket
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ..workdir import port_is_open
-from .base import Check, RootVariable, Target
+from ...workdir import port_is_open
+
+if TYPE_CHECKING:
+    from ...stack import Stack
 
 DISCARD_GRACE = 3.0  # seconds after its stop signal before `down` kills a server (its data goes next)
 
 
 def process_status(run_dir):
     # imported on use: the supervisor is only needed once a stack runs, not for validate/render
-    from ..runtime.supervisor import process_status as status
+    from ...runtime.supervisor import process_status as status
 
     return status(run_dir)
-
-if TYPE_CHECKING:
-    from ..stack import Stack
 
 
 def _deployed(stack: Stack) -> list[str]:
@@ -39,68 +29,7 @@ def _deployed(stack: Stack) -> list[str]:
     return sorted(set(stack.components) | set(record.components if record else ()))
 
 
-class LocalTarget(Target):
-    kind = "local"
-    clean_message = "no process left, every port closed"
-    base_component = "seaweedfs"  # the object store a stack without one gets, so cloud manifests run here
-
-    def module_arguments(self, stack: Stack, instance: str) -> list[tuple[str, str]]:
-        return [("runtime", f"var.runtime[{json.dumps(instance)}]")]
-
-    def root_variables(self) -> list[RootVariable]:
-        return [RootVariable(
-            "runtime",
-            "map(object({\n    python       = string\n    run_dir      = string\n"
-            "    log_file     = string\n    requirements = list(string)\n  }))",
-            "Local target: per component, the supervisor's interpreter, run dir, log file and requirements",
-        )]
-
-    def root_values(self, stack: Stack) -> dict[str, Any]:
-        return {"runtime": {
-            inst: {
-                "python": sys.executable,
-                "run_dir": str(stack.workdir.run_dir(inst)),
-                "log_file": str(stack.workdir.log_file(inst)),
-                "requirements": comp.requirements(),
-            }
-            for inst, comp in stack.components.items()
-        }}
-
-    def identity(self, stack: Stack | None = None) -> str:
-        return f"{getpass.getuser()}@{socket.gethostname()}"
-
-    def preflight(self, stack: Stack) -> list[Check]:
-        free = shutil.disk_usage(stack.workdir.root.parent if stack.workdir.root.parent.exists() else "/").free
-        checks = [Check("disk space", "OK" if free > 2 * 2**30 else "NO", f"{free / 2**30:.1f} GiB free",
-                        "free at least 2 GiB for component environments and data")]
-        return checks
-
-    def prepare(self, stack: Stack, console) -> None:
-        """Build (or find cached) each component's virtualenv, with progress: the slow part of a cold up."""
-        from ..runtime import envs
-
-        wanted: dict[tuple[str, ...], list[str]] = {}
-        for inst, comp in stack.components.items():
-            if comp.requirements():
-                wanted.setdefault(tuple(comp.requirements()), []).append(inst)
-        todo = {reqs: insts for reqs, insts in wanted.items() if not envs.is_ready(envs.env_path(list(reqs)))}
-        for reqs, insts in wanted.items():
-            if reqs not in todo:
-                console.print(f"  environment for {', '.join(insts)}: cached")
-        if not todo:
-            return
-
-        def build(item):
-            reqs, insts = item
-            started = time.monotonic()
-            envs.ensure_env(list(reqs))
-            return insts, time.monotonic() - started
-
-        with console.status(f"building {len(todo)} component environment(s) (first run only)…"):
-            with ThreadPoolExecutor(max_workers=min(3, len(todo))) as pool:
-                for insts, seconds in pool.map(build, todo.items()):
-                    console.print(f"  environment for {', '.join(insts)}: built in {seconds:.0f}s")
-
+class Inventory:
     def replace_addresses(self, instances: list[str]) -> list[str]:
         return [f"module.{i}.module.process.terraform_data.this" for i in instances]  # modules/_lib/terraform
 
@@ -111,7 +40,7 @@ class LocalTarget(Target):
                 and process_status(stack.workdir.run_dir(inst))["state"] != "running"]
 
     def progress(self, stack: Stack, instance: str, since: float) -> str | None:
-        from ..runtime.supervisor import read_progress
+        from ...runtime.supervisor import read_progress
 
         return read_progress(stack.workdir.run_dir(instance), since)
 
@@ -128,7 +57,7 @@ class LocalTarget(Target):
         well under that. Destroy's stop provisioners wait on the same run-dir lock and then find the
         server stopped; one that failed to stop fails there.
         """
-        from ..runtime.supervisor import SupervisorError, stop_recorded
+        from ...runtime.supervisor import SupervisorError, stop_recorded
 
         def stop(inst: str) -> None:
             with contextlib.suppress(SupervisorError, OSError):  # destroy's own stop reports it
@@ -141,7 +70,7 @@ class LocalTarget(Target):
             yield
 
     def sweep(self, stack: Stack, say) -> None:
-        from ..runtime.supervisor import SupervisorError, stop_recorded
+        from ...runtime.supervisor import SupervisorError, stop_recorded
 
         for inst in _deployed(stack):
             try:
@@ -166,7 +95,7 @@ class LocalTarget(Target):
         return left
 
     def smoke_fail_reason(self, stack: Stack, instance: str) -> str | None:
-        from ..runtime.supervisor import describe_status
+        from ...runtime.supervisor import describe_status
 
         status = process_status(stack.workdir.run_dir(instance))
         if status["state"] in ("dead", "broken"):
@@ -178,7 +107,7 @@ class LocalTarget(Target):
         status = process_status(run_dir)
         pid_file = run_dir / "pid"
         started = pid_file.stat().st_mtime if status["state"] == "running" and pid_file.exists() else None
-        from ..runtime.supervisor import describe_status, health_of
+        from ...runtime.supervisor import describe_status, health_of
 
         return {
             "state": status["state"],

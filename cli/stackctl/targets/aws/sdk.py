@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .errors import InputError, ToolMissingError
+from ...errors import InputError, ToolMissingError
 
 # boto3 service name -> the AWS provider's `endpoints` key, for every service stackctl or its modules call
 SERVICES = {"ec2": "ec2", "s3": "s3", "iam": "iam", "rds": "rds", "sts": "sts", "ssm": "ssm",
@@ -138,6 +138,8 @@ def error_code(err: Exception) -> str:
 
 def classify(err: Exception) -> tuple[str, str, str]:
     """An error from a boto3 call as (status, detail, hint): NO when it is the caller's to fix, else UNKNOWN."""
+    if isinstance(err, ToolMissingError):  # no boto3 (the aws extra): before botocore's own errors can be named
+        return "NO", err.message, err.hint or ""
     from botocore import exceptions as bx
 
     if isinstance(err, (bx.NoCredentialsError, bx.PartialCredentialsError)):

@@ -1,4 +1,4 @@
-"""What exists on AWS for a stack, found by its tag: teardown verification, and `status`.
+"""What exists on AWS for a stack, found by its tag: teardown verification, `status`, and smoke context.
 
 Teardown verification: everything still tagged with the stack after a destroy.
 
@@ -9,7 +9,13 @@ Terminated EC2 instances linger in listings for a while; they are gone, not left
 
 from __future__ import annotations
 
-from .awsapi import AwsContext, classify
+from typing import TYPE_CHECKING, Any
+
+from .config import INFRA, INSTANCE_TAG, STACK_TAG
+from .sdk import AwsContext, classify
+
+if TYPE_CHECKING:
+    from ...stack import Stack
 
 
 def iam_path(stack: str) -> str:
@@ -83,3 +89,40 @@ def _summary(ctx: AwsContext, arns: list[str]) -> dict:
         parts.append(f"{db['DBInstanceIdentifier']} {db['DBInstanceClass']} {db['DBInstanceStatus']}")
     state = ", ".join(sorted(set(states))) or "provisioned"
     return {"state": state, "health": "; ".join(parts) or None, "resources": len(arns)}
+
+
+class Inventory:
+    def smoke_skip_reason(self, stack: Stack, instance: str | None) -> str | None:
+        ctx = self.context(stack)
+        if instance == INFRA:
+            return None
+        if ctx.emulated:
+            return (f"service probe skipped: EC2 is served by an emulator ({ctx.endpoint_of('ec2')}), "
+                    "whose instances run no servers")
+        if not stack.loaded.manifest.target.allow_from:
+            return ("service probe skipped: the stack accepts connections only from inside its VPC; "
+                    "add your address to target.allow_from (e.g. 203.0.113.7/32) to test it from here")
+        return None
+
+    def smoke_context(self, stack: Stack, instance: str) -> dict[str, Any]:
+        ctx = self.context(stack)
+        pool = {k: v for k, v in self.infra_inputs(stack.loaded.manifest).items() if k.startswith("gpu_")}
+        return {"aws": {"region": ctx.region, "endpoints": ctx.endpoints, "tag": {STACK_TAG: stack.name}},
+                "pool": pool}
+
+    def smoke_python(self, stack: Stack, instance: str) -> str:
+        import sys
+
+        return sys.executable if instance == INFRA else super().smoke_python(stack, instance)
+
+    def leftovers(self, stack: Stack) -> list[str]:
+        return tagged_resources(self.context(stack), STACK_TAG, stack.name)
+
+    def component_status(self, stack: Stack, instance: str) -> dict[str, Any]:
+        """What AWS says of the instance's resources (found by tag): EC2 and RDS states, resource count."""
+        if self._resources is None:
+            self._resources = resources_by_instance(self.context(stack), STACK_TAG, stack.name, INSTANCE_TAG, INFRA)
+        found = self._resources.get(instance)
+        if found is None:
+            return {"state": "unknown", "health": self._resources.get("", {}).get("error")}
+        return found
