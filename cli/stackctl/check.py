@@ -12,13 +12,14 @@ from .catalog import Catalog, InputSpec
 from .errors import Problem, quote
 from .manifest import LoadedManifest, SecretRef
 from .pydantic_errors import suggest
+from .targets import registry
 from .wiring import base_contract
 from .yamlsrc import field_path
 
 
 def catalog_problems(loaded: LoadedManifest, catalog: Catalog) -> list[Problem]:
     m, problems = loaded.manifest, []
-    target = m.target.kind
+    target, modules = m.target.kind, registry.modules_of(m.target.kind)
     for inst, spec in m.components.items():
         at = ("components", inst)
         if spec.use not in catalog:
@@ -26,7 +27,7 @@ def catalog_problems(loaded: LoadedManifest, catalog: Catalog) -> list[Problem]:
             problems.append(loaded.problem((*at, "use"), f"unknown component {quote(spec.use)}", hint))
             continue
         contract = catalog[spec.use]
-        if target not in contract.targets:
+        if modules not in contract.targets:
             infra = catalog.infra(target)
             if infra is not None and contract.provides and set(contract.provides) <= set(infra.provides):
                 hint = (f"remove {inst}: on {target} the target's base provides {', '.join(contract.provides)} "
@@ -34,7 +35,7 @@ def catalog_problems(loaded: LoadedManifest, catalog: Catalog) -> list[Problem]:
             else:
                 hint = f"{spec.use} supports: {', '.join(contract.targets)}; pick another component or target"
             problems.append(loaded.problem((*at, "use"), f"{spec.use} has no module for target {target!r}", hint))
-        problems += _check_inputs(loaded, inst, spec, contract, target)
+        problems += _check_inputs(loaded, inst, spec, contract, modules)
         for cap in spec.connect:
             if cap not in contract.requires:
                 hint = suggest(cap, contract.requires) or (

@@ -409,7 +409,7 @@ def test(stack: Stack, console: Console, opts: Options, junit: Path | None = Non
                  for w in stack.wiring.wires_into(inst)}
         targets.append(smoke.SmokeTarget(
             instance=inst, component=comp.contract.name, contract_dir=comp.contract.root,
-            probes=comp.contract.smoke_for(stack.target.kind),
+            probes=comp.contract.smoke_for(stack.target.module_kind),
             outputs=values.get(inst, {}), inputs=wired,
             python=stack.target.smoke_python(stack, inst), log_file=stack.workdir.log_file(inst),
             stack=stack.name, skip_reason=stack.target.smoke_skip_reason(stack, inst),

@@ -53,6 +53,8 @@ class ComponentSpec(_Strict):
                                   description="inputs, checked against the contract")
     connect: dict[str, str] = Field(default_factory=dict, description="capability -> instance that provides it")
     depends_on: list[str] = Field(default_factory=list, description="instances to create first")
+    on: str | None = Field(None, min_length=1, description="ssh target: the host it runs on (a name under target.hosts)")
+    gpus: int = Field(0, ge=0, description="GPUs it needs (CUDA_VISIBLE_DEVICES on its host)")
 
 
 def _target_model():
@@ -163,7 +165,7 @@ def models_of(data: Any):
             model = target_model(data)
             for part in loc[1:]:
                 model = _nested(model, part)
-            return model
+            return model if isinstance(model, type) else None
         return _MODELS.get(tuple(loc))
     return model_at
 
@@ -175,10 +177,14 @@ def target_model(data: Any) -> type[BaseModel]:
     return registry.config_of(kind) if isinstance(kind, str) and kind in registry.kinds() else AnyTarget
 
 
-def _nested(model: type[BaseModel] | None, key) -> type[BaseModel] | None:
+def _nested(model, key):
+    """The model one key down; a name -> model map (e.g. ssh's hosts) is a tuple: its values' model."""
+    if isinstance(model, tuple):
+        return model[0]
     fld = model.model_fields.get(key) if model is not None else None
     kinds = typing.get_args(fld.annotation) or (fld.annotation,) if fld is not None else ()
-    return next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+    found = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+    return (found,) if found is not None and typing.get_origin(fld.annotation) is dict else found
 
 
 def _other_targets_field(data: Any):
@@ -236,6 +242,11 @@ def document_problems(loaded: LoadedManifest) -> list[Problem]:
                 problems.append(loaded.problem(
                     (*at, "depends_on", i), f"{quote(dep)} is not another instance in this stack",
                     suggest(dep, m.components) or f"name one of: {', '.join(set(m.components) - {inst}) or 'none'}"))
+        if spec.on is not None and not registry.target_class(m.target.kind).places_on_hosts:
+            hosted = [k for k in registry.kinds() if registry.target_class(k).places_on_hosts]
+            problems.append(loaded.problem((*at, "on"), f"kind {m.target.kind} has no hosts to place "
+                                           f"{inst} on (on: is for the {' and '.join(hosted)} target)",
+                                           f"remove `on: {spec.on}`, or set target.kind: {hosted[0]} with hosts"))
     if INFRA_INSTANCE in m.components:
         problems.append(Problem(loaded.where("components", INFRA_INSTANCE), f"components.{INFRA_INSTANCE}",
                                 f"{INFRA_INSTANCE!r} is reserved: it names the target's base (on aws the network, "

@@ -65,7 +65,7 @@ def build(stack: Stack) -> tuple[dict[str, Any], Rendered]:
         args: list[tuple[str, str]] = [("stack", "var.stack_name"), ("instance", json.dumps(inst))]
         for extra_arg, expr in target.module_arguments(stack, inst):
             args.append((extra_arg, expr))
-        for name, spec in contract.inputs_for(target.kind).items():
+        for name, spec in contract.inputs_for(target.module_kind).items():
             var = input_variable(inst, name)
             variables.append(RootVariable(var, HCL_TYPES[spec.type], f"{inst}: {spec.description}", spec.sensitive))
             args.append((name, f"var.{var}"))
@@ -136,7 +136,7 @@ def _copy_modules(stack: Stack, dest: Path) -> None:
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(shared, target, ignore=shutil.ignore_patterns("__pycache__", ".terraform*"))
-    wanted = {c.contract.name: c.contract.module_dir(stack.target.kind) for c in stack.components.values()}
+    wanted = {c.contract.name: c.contract.module_dir(stack.target.module_kind) for c in stack.components.values()}
     if dest.is_dir():
         for old in dest.iterdir():
             if old.name not in wanted:

@@ -89,7 +89,7 @@ class Stack:
         tf = self.workdir.tf_dir
         tfvars = _read_json(tf / "terraform.tfvars.json")
         for inst, comp in self.components.items():
-            for name, spec in comp.contract.inputs_for(self.target.kind).items():
+            for name, spec in comp.contract.inputs_for(self.target.module_kind).items():
                 if spec.type == "port" and isinstance(tfvars.get(f"{inst}__{name}"), int):
                     record.ports.setdefault(inst, {})[name] = tfvars[f"{inst}__{name}"]
         deployed = {r["module"].split(".")[1] for r in _read_json(tf / "terraform.tfstate").get("resources", [])
@@ -112,7 +112,7 @@ class Stack:
         Ports are remembered in the record so a second `up` renders the same root (no changes).
         """
         record = self.record()
-        kind = self.target.kind
+        kind = self.target.module_kind
         wanted = [(i, n) for i, c in self.components.items() for n, s in c.contract.inputs_for(kind).items()
                   if s.type == "port" and n not in c.spec.with_ and n not in record.ports.get(i, {})]
         for (inst, name), port in zip(wanted, allocate_ports(len(wanted)), strict=True):

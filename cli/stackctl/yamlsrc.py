@@ -281,7 +281,8 @@ class _Converter:
             self.problem(_mark(key_node), loc, "mapping keys must be plain names",
                          "write a name before the colon, e.g. `name: value`")
             return None
-        return str(key)
+        # keys are names: `on:` is the field `on` (YAML 1.1 would read True), `1.10:` stays "1.10"
+        return key if isinstance(key, str) else target.value
 
     def scalar(self, node: yaml.ScalarNode, loc: Path_, mark) -> Any:
         value = self.construct(node, loc, mark)

@@ -189,4 +189,4 @@ def test_errors_inside_a_target_model_keep_their_place(write, fixture_catalog):
 def test_a_missing_kind_lists_the_kinds(write, fixture_catalog):
     _fails(write(GOOD.replace("  kind: local\n", "  {}\n").replace("target:\n  {}", "target: {}")),
            "stack.yaml:5 target.kind: is required",
-           "fix: add `kind:` under target (where the stack runs: local or aws)")
+           "fix: add `kind:` under target (where the stack runs: local or aws or ssh)")

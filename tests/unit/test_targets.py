@@ -186,4 +186,4 @@ def test_an_unregistered_kind_says_which_are():
 
     with pytest.raises(UnsupportedError) as err:
         registry.target_class("gcp")
-    assert "deploys to local and aws" in str(err.value)
+    assert "deploys to local, aws and ssh" in str(err.value)

@@ -18,9 +18,15 @@ class Target:
     # a catalog component that stands in as the base (`infra`) when no component provides what it does
     base_component: str | None = None
     module_variables: tuple[str, ...] = ()  # what module_arguments() passes every component module
+    modules = ""  # the catalog's module folder it deploys (modules/<comp>/<modules>/); "": its kind
+    places_on_hosts = False  # components may say `on: HOST` (a host the target's section names)
     needs_runtime = False  # its component modules run from the contract's runtime (a cached virtualenv)
     config: type[TargetConfig] | None = None  # its manifest model (targets/<kind>/config.py); None: kind only
     starter = ""  # the manifest's target section (and components) `stackctl init --target <kind>` writes
+
+    @property
+    def module_kind(self) -> str:
+        return self.modules or self.kind
 
     def validate(self, loaded) -> list:
         """Target-specific manifest problems (e.g. a region or GPU type the target does not know)."""

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 KINDS = {
     "local": "stackctl.targets.local",
     "aws": "stackctl.targets.aws",
+    "ssh": "stackctl.targets.ssh",
 }
 DEFAULT = "local"  # `stackctl init` and the bundled default stack
 
@@ -43,6 +44,11 @@ def config_of(kind: str) -> type[TargetConfig]:
     from .config import plain_config
 
     return target_class(kind).config or plain_config(kind)
+
+
+def modules_of(kind: str) -> str:
+    """The catalog's module folder the kind deploys (ssh runs the local modules on its hosts)."""
+    return target_class(kind).modules or kind
 
 
 def get_target(kind: str) -> Target:

@@ -32,18 +32,23 @@ class Needs:
 
 def preflight(transports: dict[str, Transport], needs: Needs) -> list[Check]:
     """Every host's checks (in the hosts' order), then the GPU check when any GPUs are asked for."""
-    def read(transport: Transport) -> hostfacts.Facts | StackctlError:
-        try:
-            return hostfacts.read(transport, needs.directory)
-        except StackctlError as err:  # a host's failure is its checks' answer, not the others'
-            return err
-
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(transports)))) as pool:
-        found = dict(zip(transports, pool.map(read, transports.values()), strict=True))
+    found = read_all(transports, needs.directory)
     checks = [c for name, facts in found.items() for c in host_checks(name, facts, needs)]
     if any(needs.gpus.values()):
         checks.append(gpu_check(found, needs.gpus))
     return checks
+
+
+def read_all(transports: dict[str, Transport], directory: str) -> dict[str, hostfacts.Facts | StackctlError]:
+    """Every host's facts, in parallel; a host's failure is its answer, not the others'."""
+    def read(transport: Transport) -> hostfacts.Facts | StackctlError:
+        try:
+            return hostfacts.read(transport, directory)
+        except StackctlError as err:
+            return err
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(transports)))) as pool:
+        return dict(zip(transports, pool.map(read, transports.values()), strict=True))
 
 
 def host_checks(name: str, facts: hostfacts.Facts | StackctlError, needs: Needs) -> list[Check]:
