@@ -53,7 +53,8 @@ class ComponentSpec(_Strict):
                                   description="inputs, checked against the contract")
     connect: dict[str, str] = Field(default_factory=dict, description="capability -> instance that provides it")
     depends_on: list[str] = Field(default_factory=list, description="instances to create first")
-    on: str | None = Field(None, min_length=1, description="ssh target: the host it runs on (a name under target.hosts)")
+    on: str | None = Field(None, min_length=1,
+                           description="ssh target: the host it runs on (a name under target.hosts)")
     gpus: int = Field(0, ge=0, description="GPUs it needs (CUDA_VISIBLE_DEVICES on its host)")
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stackctl import yamlsrc
 from tests.conftest import REPO, run_cli
+
+from stackctl import yamlsrc
 
 jsonschema = pytest.importorskip("jsonschema")  # a dependency of moto[server] in the dev extra
 

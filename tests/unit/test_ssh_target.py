@@ -76,7 +76,8 @@ def test_ssh_needs_hosts(write, fixture_catalog):
 
 
 def test_gpus_must_not_be_negative(write, fixture_catalog):
-    _fails(write(SSH.replace("    on: cpu1\n", "    on: cpu1\n    gpus: -1\n")), "stack.yaml:14 components.storage.gpus:")
+    _fails(write(SSH.replace("    on: cpu1\n", "    on: cpu1\n    gpus: -1\n")),
+           "stack.yaml:14 components.storage.gpus:")
 
 
 # ---- placement (the rule in placement.py's docstring) ----

@@ -70,6 +70,7 @@ class Spec:
     stop_timeout: float = 15.0  # grace period after stop_signal, then SIGKILL
     stop_signal: str = "SIGTERM"
     private_tmp: bool = False  # /tmp of its own (run_dir/tmp), for servers that hard-code /tmp paths
+    secret_names: list[str] = field(default_factory=list)  # its secret variables (a remote launcher forwards them)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -108,7 +109,7 @@ class Spec:
             ports=ports, unprivileged=bool(data.get("unprivileged")),
             timeout=float(data.get("timeout") or 120), module_dir=data.get("module_dir"),
             stop_timeout=float(data.get("stop_timeout") or 15), stop_signal=stop_signal,
-            private_tmp=bool(data.get("private_tmp")), raw=data,
+            private_tmp=bool(data.get("private_tmp")), secret_names=list(data.get("secret_names") or []), raw=data,
         )
 
     def launch_key(self) -> tuple:

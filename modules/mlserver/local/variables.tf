@@ -15,6 +15,7 @@ variable "runtime" {
     run_dir      = string
     log_file     = string
     requirements = list(string)
+    launcher     = optional(list(string)) # the supervisor command; null: python -m stackctl.runtime
   })
 }
 

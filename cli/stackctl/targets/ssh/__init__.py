@@ -11,18 +11,19 @@ from typing import TYPE_CHECKING
 
 from ..base import Target
 from .config import STARTER, SshConfig
-from .placement import Ask, needs_gpu_facts, place
-from .problems import problems
 from .hostfacts import Facts
-from .preflight import read_all
-from .render import Render, stack_dir
+from .inventory import Inventory
+from .placement import Ask, gpus_asked, needs_gpu_facts, place
+from .preflight import Needs, preflight, read_all
+from .problems import problems
+from .render import Render
 from .transport import Transport
 
 if TYPE_CHECKING:
     from ...stack import Stack
 
 
-class SshTarget(Render, Target):
+class SshTarget(Render, Inventory, Target):
     kind = "ssh"
     modules = "local"
     places_on_hosts = True
@@ -52,10 +53,35 @@ class SshTarget(Render, Target):
         target = stack.loaded.manifest.target
         return {name: Transport(host, known_hosts=target.known_hosts) for name, host in target.ssh_hosts().items()}
 
+    def identity(self, stack: Stack | None = None) -> str:
+        import getpass
+        import socket
+
+        return f"{getpass.getuser()}@{socket.gethostname()}"  # who runs ssh: each host logs its own logins
+
+    def preflight(self, stack: Stack) -> list:
+        """Every host at once: reachable, host key, login, OS, python3, disk, ports, then GPUs.
+
+        Ports of components already deployed are theirs (a second `up`), so only new ones are checked."""
+        placement = self.placement(stack)
+        record = stack.workdir.load_record()
+        deployed = set(record.components) if record and record.state == "up" else set()
+        ports: dict[str, list[int]] = {}
+        for inst, comp in stack.components.items():
+            if inst not in deployed:
+                ports.setdefault(placement[inst], []).extend(
+                    comp.values[n] for n, s in comp.contract.inputs_for(self.module_kind).items() if s.type == "port")
+        asks = {inst: Ask(c.spec.on, c.spec.gpus) for inst, c in stack.components.items()}
+        hosts = stack.loaded.manifest.target.hosts
+        used = {h: t for h, t in self.transports(stack).items() if h in set(placement.values())}
+        return preflight(used, Needs(ports=ports, gpus=gpus_asked(asks, placement),
+                                     directories={h: hosts[h].directory for h in used}))
+
     def host_gpus(self, stack: Stack) -> dict[str, int]:
         """Host -> GPUs its nvidia-smi shows (asked only when a component wants GPUs and has no `on:`);
         a host that cannot be read counts none here, and its own preflight checks say why."""
-        found = read_all(self.transports(stack), stack_dir(stack))
+        directories = {name: h.directory for name, h in stack.loaded.manifest.target.hosts.items()}
+        found = read_all(self.transports(stack), directories.__getitem__)
         return {name: len(facts.gpus) if isinstance(facts, Facts) else 0 for name, facts in found.items()}
 
 

@@ -55,11 +55,12 @@ class HostFacts:
     implementation: str  # sys.implementation.name: "cpython"
     machine: str  # `uname -m`: "x86_64", "aarch64"
     glibc: str | None  # "2.36"; None on musl or another libc
+    python_full: str = ""  # "3.11.2": markers such as python_full_version < '3.11.3' (redis -> async-timeout)
 
     @classmethod
     def parse(cls, data: dict, host: str = "the host") -> HostFacts:
         facts = cls(str(data.get("python", "")), str(data.get("implementation", "")), str(data.get("machine", "")),
-                    data.get("glibc") or None)
+                    data.get("glibc") or None, str(data.get("python_full") or ""))
         if not re.fullmatch(r"3\.\d+", facts.python) or tuple(map(int, facts.python.split("."))) < MIN_PYTHON:
             raise ShipError(f"{host} has python3 {facts.python or '(unknown)'}; stackctl needs python3 >= 3.10 there",
                             "install python3.10 or newer on the host (e.g. `apt-get install python3`)")
@@ -85,7 +86,7 @@ class HostFacts:
     def pip_target(self) -> list[str]:
         """`pip download` options for this host: every one set, as pip's docs advise (each defaults to here)."""
         tags = [arg for plat in self.platforms() for arg in ("--platform", plat)]
-        return ["--only-binary=:all:", "--python-version", self.python, "--implementation", "cp",
+        return ["--only-binary=:all:", "--python-version", self.python_full or self.python, "--implementation", "cp",
                 "--abi", self.abi, *tags]  # pip adds abi3 and none to the abi given
 
 
@@ -154,7 +155,7 @@ def ship_cache() -> Path:
 
 
 @contextmanager
-def _locked(lock_file: Path) -> Iterator[None]:
+def locked(lock_file: Path) -> Iterator[None]:
     with open(lock_file, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         yield  # closing the file releases the lock, also when the process dies
@@ -166,7 +167,7 @@ def _cached(kind: str, key: str, make: Callable[[Path], None]) -> Path:
     if (target / MANIFEST).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(target.parent / f".{key}.lock"):
+    with locked(target.parent / f".{key}.lock"):
         if (target / MANIFEST).is_file():  # another process built it while we waited
             return target
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=target.parent))
@@ -205,7 +206,8 @@ def _pip_download(facts: HostFacts, reqs: list[str], dest: Path, what: str, no_d
 
 
 def wheelhouse_key(facts: HostFacts, reqs: list[str]) -> str:
-    return cache_key(requirements=sorted(reqs), python=facts.python, abi=facts.abi, platforms=facts.platforms())
+    return cache_key(requirements=sorted(reqs), python=facts.python_full or facts.python, abi=facts.abi,
+                     platforms=facts.platforms())
 
 
 def uv_key(facts: HostFacts, version: str) -> str:

@@ -19,6 +19,9 @@ class HostConfig(BaseModel):
     port: int | None = Field(None, ge=1, le=65535, description="SSH port; ~/.ssh/config or 22 when unset")
     user: str | None = Field(None, min_length=1, description="login user; ~/.ssh/config or yours when unset")
     identity_file: str | None = Field(None, min_length=1, description="private key, e.g. ~/.ssh/id_ed25519")
+    directory: str = Field(".stackctl", min_length=1, description=(
+        "where stackctl keeps the stack's files on the host (shipped environments, run dirs, logs); "
+        "relative to the login's home unless absolute"))
 
 
 class SshConfig(TargetConfig):

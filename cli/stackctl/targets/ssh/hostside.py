@@ -27,7 +27,8 @@ def fail(msg):
 
 def facts():
     glibc = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in os.confstr_names else ""
-    return {"python": f"{sys.version_info[0]}.{sys.version_info[1]}", "implementation": sys.implementation.name,
+    return {"python": f"{sys.version_info[0]}.{sys.version_info[1]}",
+            "python_full": ".".join(map(str, sys.version_info[:3])), "implementation": sys.implementation.name,
             "machine": platform.machine(), "glibc": glibc.split()[1] if glibc.startswith("glibc ") else None}
 
 

@@ -28,22 +28,27 @@ class Needs:
     python: tuple[int, int] = (3, 10)
     ports: dict[str, list[int]] = field(default_factory=dict)  # host -> ports its components listen on
     gpus: dict[str, int] = field(default_factory=dict)  # host -> GPUs its components ask for
+    directories: dict[str, str] = field(default_factory=dict)  # host -> its own directory, instead of `directory`
+
+    def directory_of(self, host: str) -> str:
+        return self.directories.get(host, self.directory)
 
 
 def preflight(transports: dict[str, Transport], needs: Needs) -> list[Check]:
     """Every host's checks (in the hosts' order), then the GPU check when any GPUs are asked for."""
-    found = read_all(transports, needs.directory)
+    found = read_all(transports, needs.directory_of)
     checks = [c for name, facts in found.items() for c in host_checks(name, facts, needs)]
     if any(needs.gpus.values()):
         checks.append(gpu_check(found, needs.gpus))
     return checks
 
 
-def read_all(transports: dict[str, Transport], directory: str) -> dict[str, hostfacts.Facts | StackctlError]:
-    """Every host's facts, in parallel; a host's failure is its answer, not the others'."""
+def read_all(transports: dict[str, Transport], directory_of) -> dict[str, hostfacts.Facts | StackctlError]:
+    """Every host's facts (disk free under directory_of(host)), in parallel; a host's failure is its
+    answer, not the others'."""
     def read(transport: Transport) -> hostfacts.Facts | StackctlError:
         try:
-            return hostfacts.read(transport, directory)
+            return hostfacts.read(transport, directory_of(transport.host.name))
         except StackctlError as err:
             return err
 
@@ -96,8 +101,8 @@ def _python(name: str, facts: hostfacts.Facts, need: tuple[int, int]) -> Check:
 def _disk(name: str, facts: hostfacts.Facts, needs: Needs) -> Check:
     want = _gib(needs.disk_bytes)
     if facts.disk_free is None:
-        return Check(f"{name} disk", "UNKNOWN", f"free space under {needs.directory} not readable (df)",
-                     f"check by hand, on {name}: df -h {facts.disk_dir or needs.directory}")
+        return Check(f"{name} disk", "UNKNOWN", f"free space under {needs.directory_of(name)} not readable (df)",
+                     f"check by hand, on {name}: df -h {facts.disk_dir or needs.directory_of(name)}")
     if facts.disk_free < needs.disk_bytes:
         return Check(f"{name} disk", "NO", f"{_gib(facts.disk_free)} free under {facts.disk_dir}; the stack needs "
                      f"{want}", f"free space on that file system, or choose another directory on {name}")

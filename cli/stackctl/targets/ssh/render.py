@@ -1,7 +1,7 @@
 """The ssh target's part of the root module: the local modules' `runtime` object, for a component's host.
 
 Besides what local passes, each component learns its host (name, address to bind and advertise) and
-where the supervisor keeps its files there. Paths on a host are under STACKS, relative to the login's home.
+where the supervisor keeps its files there, relative to the host's directory (the shim resolves them).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ...datatypes import RootVariable
 if TYPE_CHECKING:
     from ...stack import Stack
 
-STACKS = ".stackctl/stacks"  # on each host, under the login's home: one directory per stack
+STACKS = "stacks"  # under a host's directory (target.hosts.*.directory): one directory per stack
 
 
 def stack_dir(stack: Stack) -> str:
@@ -23,6 +23,12 @@ def stack_dir(stack: Stack) -> str:
 
 
 class Render:
+    def host_json(self, stack: Stack, host: str) -> str:
+        """How the shim reaches a host (no secret: keys stay in files the user names)."""
+        target = stack.loaded.manifest.target
+        return json.dumps({**target.hosts[host].model_dump(), "name": host, "known_hosts": target.known_hosts},
+                          sort_keys=True)
+
     def module_arguments(self, stack: Stack, instance: str) -> list[tuple[str, str]]:
         return [("runtime", f"var.runtime[{json.dumps(instance)}]")]
 
@@ -31,7 +37,7 @@ class Render:
             "runtime",
             "map(object({\n    python       = string\n    run_dir      = string\n"
             "    log_file     = string\n    requirements = list(string)\n    host         = string\n"
-            "    address      = string\n  }))",
+            "    launcher     = list(string)\n    address      = string\n  }))",
             "ssh target: per component, the controller's interpreter, its host and address, and its run dir, "
             "log file and requirements there",
         )]
@@ -44,6 +50,7 @@ class Render:
                 "run_dir": f"{stack_dir(stack)}/run/{inst}",
                 "log_file": f"{stack_dir(stack)}/logs/{inst}.log",
                 "requirements": comp.requirements(),
+                "launcher": [sys.executable, "-m", "stackctl.targets.ssh", self.host_json(stack, host)],
                 "host": host,
                 "address": hosts[host].address,
             }

@@ -2,8 +2,10 @@
 # stackctl's supervisor with the spec as one JSON argument (no shell quoting to break).
 locals {
   launch = {
-    python  = var.runtime.python
-    run_dir = var.runtime.run_dir
+    # local: this machine's supervisor; ssh: a shim that runs the same supervisor on the component's host
+    launcher = coalesce(var.runtime.launcher, [var.runtime.python, "-m", "stackctl.runtime"])
+    python   = var.runtime.python
+    run_dir  = var.runtime.run_dir
     # New secrets need a restart (they are read at start); only a hash is kept in state.
     secrets = nonsensitive(sha256(jsonencode(var.secret_env)))
     spec = merge({
@@ -20,6 +22,7 @@ locals {
       timeout      = var.timeout
       stop_signal  = var.stop_signal
       private_tmp  = var.private_tmp
+      secret_names = sort(nonsensitive(keys(var.secret_env))) # what a launcher may forward (ssh: over stdin)
     }, var.stop_timeout == null ? {} : { stop_timeout = var.stop_timeout })
   }
 }
@@ -31,7 +34,7 @@ resource "terraform_data" "this" {
   triggers_replace = local.launch
 
   provisioner "local-exec" {
-    interpreter = [self.input.python, "-m", "stackctl.runtime", "start"]
+    interpreter = concat(self.input.launcher, ["start"])
     command     = jsonencode(self.input.spec)
     # nonsensitive: Terraform hides all provisioner output (errors too) when any argument is
     # sensitive. These values only reach the process environment; nothing prints them.
@@ -40,7 +43,7 @@ resource "terraform_data" "this" {
 
   provisioner "local-exec" {
     when        = destroy
-    interpreter = [self.input.python, "-m", "stackctl.runtime", "stop"]
+    interpreter = concat(self.input.launcher, ["stop"])
     command     = jsonencode(self.input.spec)
   }
 }
