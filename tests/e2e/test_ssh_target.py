@@ -1,9 +1,8 @@
 """The ssh target end to end: real Terraform, real sshd hosts in network namespaces, real servers.
 
 Two fixture `web` servers (the shared supervised-process module, a secret each) on two hosts by
-`on:`;
-directory, so what `down` must remove is checked from outside stackctl: no process working in it,
-no file left, and the ports closed inside each host's namespace (`ss` there).
+`on:`. Each host's directory is inside the cluster's own, so what `down` must remove is checked from
+outside stackctl: no process working in it, no file left, the ports closed in each host's namespace.
 """
 
 from __future__ import annotations
@@ -18,7 +17,8 @@ from tests.sshhosts import HostSpec
 
 pytestmark = pytest.mark.e2e
 
-SSH_HOSTS = {"h1": HostSpec(), "h2": HostSpec()}
+A100 = "0, NVIDIA A100-SXM4-80GB, 81920 MiB, 535.129.03"
+SSH_HOSTS = {"h1": HostSpec(), "h2": HostSpec(), "nopy": HostSpec(python="missing"), "gpu1": HostSpec(gpus=[A100])}
 
 STACK = """\
 apiVersion: stackctl/v1
@@ -28,10 +28,9 @@ target:
   kind: ssh
   known_hosts: {known_hosts}
   hosts:
-    h1: {{address: {a1}, user: root, identity_file: {key}, directory: {d1}}}
-    h2: {{address: {a2}, user: root, identity_file: {key}, directory: {d2}}}
+{hosts}
 components:
-  kv1: {{use: web, on: h1}}
+  kv1: {{use: web, on: {on1}{extra}}}
   kv2: {{use: web, on: h2}}
 smoke: {{enabled: false}}
 """
@@ -54,14 +53,21 @@ def _working_in(directory: Path) -> list[int]:
     return pids
 
 
+def write_stack(cluster, path: Path, *, on1="h1", extra="", known_hosts=None) -> dict[str, Path]:
+    """The stack's manifest at `path`; each host's directory (where nothing may be before `up`)."""
+    dirs = {n: cluster.dir / n / "stackctl" for n in cluster.hosts}
+    hosts = "".join(f"    {n}: {{address: {h.address}, user: root, identity_file: {cluster.key}, "
+                    f"directory: {dirs[n]}}}\n" for n, h in cluster.hosts.items())
+    path.write_text(STACK.format(known_hosts=known_hosts or cluster.known_hosts, hosts=hosts.rstrip("\n"),
+                                 on1=on1, extra=extra))
+    return dirs
+
+
 @pytest.fixture
 def manifest(ssh_cluster, tmp_path, monkeypatch, fixture_catalog):
     monkeypatch.setenv("STACKCTL_HOME", str(tmp_path / "home"))
-    hosts = ssh_cluster.hosts
-    dirs = {n: ssh_cluster.dir / n / "stackctl" for n in hosts}
     path = tmp_path / "stack.yaml"
-    path.write_text(STACK.format(known_hosts=ssh_cluster.known_hosts, key=ssh_cluster.key, a1=hosts["h1"].address,
-                                 a2=hosts["h2"].address, d1=dirs["h1"], d2=dirs["h2"]))
+    dirs = write_stack(ssh_cluster, path)
     yield path, dirs
     run_cli("down", str(path), "--yes")  # a failed test leaves nothing running either
 
@@ -75,7 +81,7 @@ def test_up_twice_then_down_leaves_nothing_on_either_host(ssh_cluster, manifest)
     assert ports["kv1"] in h1 and ports["kv1"] not in h2
     assert ports["kv2"] in h2
     assert _working_in(dirs["h1"] / "stacks" / "sshpair") and _working_in(dirs["h2"] / "stacks" / "sshpair")
-    for d in dirs.values():  # the secret reached the server (over ssh stdin), and no file on the host
+    for d in (dirs["h1"], dirs["h2"]):  # the secret reached the server (over ssh stdin), and no file there
         pid = _working_in(d / "stacks" / "sshpair" / "run")[0]
         env = dict(kv.split(b"=", 1) for kv in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if b"=" in kv)
         token = env[b"WEB_TOKEN"]
@@ -88,7 +94,7 @@ def test_up_twice_then_down_leaves_nothing_on_either_host(ssh_cluster, manifest)
 
     down = run_cli("down", str(path), "--yes")
     assert down.returncode == 0, down.stdout + down.stderr
-    for name, host in ssh_cluster.hosts.items():
+    for name, host in ssh_cluster.hosts.items():  # the others too: nothing of the stack anywhere
         stack_dir = dirs[name] / "stacks" / "sshpair"
         assert not stack_dir.exists(), f"{name}: {list(stack_dir.rglob('*'))[:5]}"
         assert not _working_in(stack_dir)
@@ -99,3 +105,42 @@ def _ports(path: Path) -> dict[str, int]:
     from stackctl.workdir import Workdir
 
     return {inst: named["port"] for inst, named in Workdir("sshpair").load_record().ports.items()}
+
+
+@pytest.mark.parametrize("case", ["host key unknown", "no python3", "port in use", "too many gpus"])
+def test_a_failed_preflight_stops_up_before_anything_changes(ssh_cluster, tmp_path, monkeypatch, fixture_catalog,
+                                                              case):
+    monkeypatch.setenv("STACKCTL_HOME", str(tmp_path / "home"))
+    path, port = tmp_path / "stack.yaml", 0
+    if case == "host key unknown":
+        (tmp_path / "known_hosts").write_text(ssh_cluster.hosts["h2"].known_hosts_line())  # h1's key missing
+        dirs = write_stack(ssh_cluster, path, known_hosts=tmp_path / "known_hosts")
+        want = ["NO h1 host key:", "ssh-keyscan"]
+    elif case == "no python3":
+        dirs = write_stack(ssh_cluster, path, on1="nopy")
+        want = ["NO nopy python3: no python3 on the PATH of ssh sessions (fix: install Python >= 3.10 on nopy"]
+    elif case == "port in use":
+        port = 47000 + os.getpid() % 1000
+        ssh_cluster.hosts["h1"].listen(port)
+        dirs = write_stack(ssh_cluster, path, extra=f", with: {{port: {port}}}")
+        want = [f"NO h1 port {port}: something already listens on port {port} (fix: see what, on h1: ss -ltnp"]
+    else:
+        dirs = write_stack(ssh_cluster, path, on1="gpu1", extra=", gpus: 2")
+        want = ["NO gpus: not enough GPUs: gpu1 asked 2, has 1 (1 x NVIDIA A100-SXM4-80GB 80 GiB) "
+                "(fix: ask for fewer (gpus: N), or place those components on hosts with free GPUs (on: HOST))"]
+    before = _tree(ssh_cluster.dir)
+    up = run_cli("up", str(path), "--yes", "--no-smoke")
+    assert up.returncode == 2, up.stdout + up.stderr
+    assert "Traceback" not in up.stderr
+    assert "error: preflight failed:" in up.stderr
+    for line in want:
+        assert line in up.stdout, f"{line!r} not in:\n{up.stdout}"
+    assert "Plan:" not in up.stdout
+    # nothing shipped, nothing started, on any host (a host's directory is all a stack ever writes there)
+    assert {p: m for p, m in _tree(ssh_cluster.dir).items() if "stackctl" in p.parts} == {
+        p: m for p, m in before.items() if "stackctl" in p.parts}
+    assert not any(_working_in(d) for d in dirs.values())
+
+
+def _tree(root: Path) -> dict[Path, float]:
+    return {p: p.stat().st_mtime for p in root.rglob("*") if not p.is_socket()}
