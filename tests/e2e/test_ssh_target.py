@@ -7,8 +7,11 @@ outside stackctl: no process working in it, no file left, the ports closed in ea
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -91,6 +94,25 @@ def test_up_twice_then_down_leaves_nothing_on_either_host(ssh_cluster, manifest)
     again = run_cli("up", str(path), "--yes", "--no-smoke")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "No changes: the stack already matches its manifest." in again.stdout
+
+    status = run_cli("status", str(path), "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    shown = json.loads(status.stdout)["components"]
+    pids = {i: _working_in(dirs[h] / "stacks" / "sshpair" / "run" / i) for i, h in (("kv1", "h1"), ("kv2", "h2"))}
+    assert {i: (c["host"], c["state"], c["pid"] in pids[i], c["url"]) for i, c in shown.items()} == {
+        "kv1": ("h1", "running", True, f"http://127.0.0.1:{ports['kv1']}"),
+        "kv2": ("h2", "running", True, f"http://127.0.0.1:{ports['kv2']}")}
+
+    os.killpg(shown["kv1"]["pid"], signal.SIGKILL)  # drift: a process killed on its host
+    for _ in range(50):
+        if not _working_in(dirs["h1"] / "stacks" / "sshpair" / "run" / "kv1"):
+            break
+        time.sleep(0.1)
+    fixed = run_cli("up", str(path), "--yes", "--no-smoke")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "drift: kv1 stopped outside stackctl; restarting" in fixed.stdout
+    assert ports["kv1"] in _listening(ssh_cluster.hosts["h1"])
+    assert _working_in(dirs["h2"] / "stacks" / "sshpair" / "run" / "kv2") == pids["kv2"]  # restarted alone
 
     down = run_cli("down", str(path), "--yes")
     assert down.returncode == 0, down.stdout + down.stderr

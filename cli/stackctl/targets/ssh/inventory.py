@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ...errors import StackctlError
 from ..local.inventory import Inventory as LocalInventory
-from . import hostfacts
+from . import bundle, hostfacts
 from .render import stack_dir
 from .supervise import host_root
 
@@ -22,6 +23,13 @@ for p in /proc/[0-9]*; do
   case "$c" in "$d"|"$d"/*) echo "process ${p#/proc/} (in $c)";; esac
 done
 if [ -e "$d" ]; then echo "files in $d"; fi
+"""
+
+# $1 = the shipped runtime, then run dirs: one process_status JSON line each (stopped if never shipped)
+STATUS = """r="$1"; shift
+for d in "$@"; do
+  PYTHONPATH="$r" python3 -m stackctl.runtime status "$d" 2>/dev/null || echo '{"state": "stopped", "pid": null}'
+done
 """
 
 
@@ -67,3 +75,33 @@ class Inventory:
             return found + [f"port {p} ({what}) still open" for p, what in ports.get(name, []) if p in listening]
 
         return [f"{name}: {line}" for name, lines in self._on_hosts(stack, find).items() for line in lines]
+
+    def statuses(self, stack: Stack, fresh: bool = False) -> dict[str, dict[str, Any]]:
+        """Instance -> its supervisor's process_status on its host (read once per command unless fresh)."""
+        if fresh or getattr(self, "_statuses", None) is None:
+            placement, runtime = self.placement(stack), bundle.runtime_part()[1]
+
+            def read(name, transport, directory):
+                insts = [i for i, h in placement.items() if h == name]
+                if not insts:
+                    return []
+                root = directory.rsplit(f"/{stack_dir(stack)}", 1)[0]
+                out = transport.script(STATUS, f"{root}/runtime/{runtime}", *(f"{directory}/run/{i}" for i in insts),
+                                       what="reading the stack's processes").text.splitlines()
+                return list(zip(insts, map(json.loads, out), strict=True))
+
+            found = self._on_hosts(stack, read)
+            # a host that could not be read has lines, not pairs: its components' state is unknown
+            self._statuses = {p[0]: p[1] for pairs in found.values() for p in pairs if isinstance(p, tuple)}
+        return self._statuses
+
+    def drifted(self, stack: Stack) -> list[str]:
+        """Components whose process on their host is gone (the next `up` replaces them, alone)."""
+        return [i for i, s in self.statuses(stack, fresh=True).items() if s["state"] in ("dead", "broken")]
+
+    def component_status(self, stack: Stack, instance: str) -> dict[str, Any]:
+        from ...runtime.supervisor import describe_status
+
+        status = self.statuses(stack).get(instance, {"state": "unknown", "pid": None})
+        return {"host": self.placement(stack)[instance], "state": status["state"], "pid": status["pid"],
+                "health": describe_status(status) if status["state"] in ("dead", "broken") else None}
