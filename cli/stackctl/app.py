@@ -380,17 +380,17 @@ def logs(
 
     Example: stackctl logs local tracking -f
     """
-    from .logs import follow_log, log_path, tail_lines
+    from .logs import follow as follow_more
+    from .logs import read_log
 
     s = _load(stack)
-    path = log_path(s, component)
-    text = tail_lines(path, lines)
+    where, text = read_log(s, component, lines)
     if json_out:
-        _emit_json({"component": component, "log": str(path), "lines": text})
+        _emit_json({"component": component, "log": where, "lines": text})
         return
     sys.stdout.write("".join(line + "\n" for line in text))
     if follow:
-        follow_log(path, sys.stdout)
+        follow_more(s, component, sys.stdout)
 
 
 @app.command()

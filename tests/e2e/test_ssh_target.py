@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -103,6 +105,11 @@ def test_up_twice_then_down_leaves_nothing_on_either_host(ssh_cluster, manifest)
         "kv1": ("h1", "running", True, f"http://127.0.0.1:{ports['kv1']}"),
         "kv2": ("h2", "running", True, f"http://127.0.0.1:{ports['kv2']}")}
 
+    logs = run_cli("logs", str(path), "kv1", "-n", "50")  # over ssh: the supervisor's log on h1
+    assert logs.returncode == 0, logs.stderr
+    assert '"GET / HTTP/1.1" 200' in logs.stdout  # the health probe, as the server logged it
+    _follow_sees_a_new_request(path, ssh_cluster.hosts["h1"], ports["kv1"])
+
     os.killpg(shown["kv1"]["pid"], signal.SIGKILL)  # drift: a process killed on its host
     for _ in range(50):
         if not _working_in(dirs["h1"] / "stacks" / "sshpair" / "run" / "kv1"):
@@ -121,6 +128,29 @@ def test_up_twice_then_down_leaves_nothing_on_either_host(ssh_cluster, manifest)
         assert not stack_dir.exists(), f"{name}: {list(stack_dir.rglob('*'))[:5]}"
         assert not _working_in(stack_dir)
         assert not set(ports.values()) & _listening(host)
+
+
+def _follow_sees_a_new_request(path: Path, host, port: int) -> None:
+    """`logs -f` prints a line the server writes after it started following."""
+    follow = subprocess.Popen([sys.executable, "-m", "stackctl.app", "logs", str(path), "kv1", "-n", "0", "-f"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(2)
+        subprocess.run(["ip", "netns", "exec", host.netns, "python3", "-c",
+                        f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/followed')"],
+                       check=False, capture_output=True, timeout=30)
+        seen, deadline = b"", time.monotonic() + 20
+        while b"GET /followed" not in seen and time.monotonic() < deadline:  # select: never block past it
+            if select.select([follow.stdout], [], [], 0.5)[0]:
+                seen += os.read(follow.stdout.fileno(), 65536) or b""
+        assert b"GET /followed" in seen, seen
+    finally:
+        follow.send_signal(signal.SIGINT)
+        try:
+            follow.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            follow.kill()
+            follow.wait()
 
 
 def _ports(path: Path) -> dict[str, int]:

@@ -94,6 +94,10 @@ class Target:
         """After destroy: what is still there (processes, ports, cloud resources). Empty = clean."""
         return []
 
+    def log_on_host(self, stack: Stack, instance: str):
+        """(Transport, path) of an instance's log on another machine; None: the log is a file here."""
+        return None
+
     def component_status(self, stack: Stack, instance: str) -> dict[str, Any]:
         return {}
 

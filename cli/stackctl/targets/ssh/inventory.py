@@ -105,3 +105,9 @@ class Inventory:
         status = self.statuses(stack).get(instance, {"state": "unknown", "pid": None})
         return {"host": self.placement(stack)[instance], "state": status["state"], "pid": status["pid"],
                 "health": describe_status(status) if status["state"] in ("dead", "broken") else None}
+
+    def log_on_host(self, stack: Stack, instance: str):
+        name = self.placement(stack)[instance]
+        transport = self.transports(stack)[name]
+        root = host_root(transport, stack.loaded.manifest.target.hosts[name].directory)
+        return transport, f"{root}/{stack_dir(stack)}/logs/{instance}.log"
