@@ -123,7 +123,8 @@ def test_onprem_renders_the_local_modules_per_host(onprem):
         "storage": ("cpu1", "10.0.0.12"), "db": ("cpu1", "10.0.0.12"), "tracking": ("cpu1", "10.0.0.12"),
         "kv": ("cpu2", "10.0.0.13"), "features": ("cpu2", "10.0.0.13"), "monitoring": ("cpu2", "10.0.0.13"),
         "serving": ("gpu1", "10.0.0.11")}
-    assert runtime["serving"]["run_dir"] == ".stackctl/stacks/onprem-gpu/run/serving"
+    assert runtime["serving"]["run_dir"] == "stacks/onprem-gpu/run/serving"  # under the host's directory
+    assert runtime["serving"]["launcher"][1:3] == ["-m", "stackctl.targets.ssh"]
     assert (onprem / "modules" / "mlserver" / "main.tf").exists()  # the local module, the same one
     assert 'source = "./modules/mlserver"' in (onprem / "main.tf").read_text()
 

@@ -12,15 +12,21 @@ if TYPE_CHECKING:
     from ...stack import Stack
 
 
+RUNTIME = {"python": "string", "run_dir": "string", "log_file": "string", "requirements": "list(string)"}
+
+
+def runtime_type(fields: dict[str, str]) -> str:
+    """The HCL type of the `runtime` root variable: one object of these fields per component."""
+    return "map(object({\n" + "".join(f"    {k:<12} = {v}\n" for k, v in fields.items()) + "  }))"
+
+
 class Render:
     def module_arguments(self, stack: Stack, instance: str) -> list[tuple[str, str]]:
         return [("runtime", f"var.runtime[{json.dumps(instance)}]")]
 
     def root_variables(self) -> list[RootVariable]:
         return [RootVariable(
-            "runtime",
-            "map(object({\n    python       = string\n    run_dir      = string\n"
-            "    log_file     = string\n    requirements = list(string)\n  }))",
+            "runtime", runtime_type(RUNTIME),
             "Local target: per component, the supervisor's interpreter, run dir, log file and requirements",
         )]
 

@@ -11,6 +11,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ...datatypes import RootVariable
+from ..local.render import RUNTIME, runtime_type
+from ..local.render import Render as LocalRender
 
 if TYPE_CHECKING:
     from ...stack import Stack
@@ -22,22 +24,16 @@ def stack_dir(stack: Stack) -> str:
     return f"{STACKS}/{stack.name}"
 
 
-class Render:
+class Render(LocalRender):
     def host_json(self, stack: Stack, host: str) -> str:
         """How the shim reaches a host (no secret: keys stay in files the user names)."""
         target = stack.loaded.manifest.target
         return json.dumps({**target.hosts[host].model_dump(), "name": host, "known_hosts": target.known_hosts},
                           sort_keys=True)
 
-    def module_arguments(self, stack: Stack, instance: str) -> list[tuple[str, str]]:
-        return [("runtime", f"var.runtime[{json.dumps(instance)}]")]
-
     def root_variables(self) -> list[RootVariable]:
         return [RootVariable(
-            "runtime",
-            "map(object({\n    python       = string\n    run_dir      = string\n"
-            "    log_file     = string\n    requirements = list(string)\n    host         = string\n"
-            "    launcher     = list(string)\n    address      = string\n  }))",
+            "runtime", runtime_type({**RUNTIME, "launcher": "list(string)", "host": "string", "address": "string"}),
             "ssh target: per component, the controller's interpreter, its host and address, and its run dir, "
             "log file and requirements there",
         )]
