@@ -28,7 +28,7 @@ SSH_HOSTS = {"h1": HostSpec(), "h2": HostSpec(), "nopy": HostSpec(python="missin
 STACK = """\
 apiVersion: stackctl/v1
 kind: Stack
-metadata: {{name: sshpair}}
+metadata: {{name: {name}}}
 target:
   kind: ssh
   known_hosts: {known_hosts}
@@ -58,13 +58,13 @@ def _working_in(directory: Path) -> list[int]:
     return pids
 
 
-def write_stack(cluster, path: Path, *, on1="h1", extra="", known_hosts=None) -> dict[str, Path]:
+def write_stack(cluster, path: Path, *, on1="h1", extra="", known_hosts=None, name="sshpair") -> dict[str, Path]:
     """The stack's manifest at `path`; each host's directory (where nothing may be before `up`)."""
     dirs = {n: cluster.dir / n / "stackctl" for n in cluster.hosts}
     hosts = "".join(f"    {n}: {{address: {h.address}, user: root, identity_file: {cluster.key}, "
                     f"directory: {dirs[n]}}}\n" for n, h in cluster.hosts.items())
     path.write_text(STACK.format(known_hosts=known_hosts or cluster.known_hosts, hosts=hosts.rstrip("\n"),
-                                 on1=on1, extra=extra))
+                                 on1=on1, extra=extra, name=name))
     return dirs
 
 
@@ -196,3 +196,26 @@ def test_a_failed_preflight_stops_up_before_anything_changes(ssh_cluster, tmp_pa
 
 def _tree(root: Path) -> dict[Path, float]:
     return {p: p.stat().st_mtime for p in root.rglob("*") if not p.is_socket()}
+
+
+def test_gpus_are_given_to_one_component_of_any_stack_on_the_host(ssh_cluster, tmp_path, monkeypatch,
+                                                                  fixture_catalog):
+    monkeypatch.setenv("STACKCTL_HOME", str(tmp_path / "home"))
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    dirs = write_stack(ssh_cluster, first, on1="gpu1", extra=", gpus: 1", name="gpuone")
+    write_stack(ssh_cluster, second, on1="gpu1", extra=", gpus: 1", name="gputwo")
+    try:
+        up = run_cli("up", str(first), "--yes", "--no-smoke")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "OK gpus: gpu1 asked 1, has 1" in up.stdout
+        pid = _working_in(dirs["gpu1"] / "stacks" / "gpuone" / "run" / "kv1")[0]
+        assert b"CUDA_VISIBLE_DEVICES=0\0" in Path(f"/proc/{pid}/environ").read_bytes()
+
+        taken = run_cli("up", str(second), "--yes", "--no-smoke")  # its own check passes: 1 of 1
+        assert taken.returncode != 0
+        assert "gpu1: 1 GPU(s) asked, 0 free of 1; held by: " in taken.stdout + taken.stderr
+        assert not _working_in(dirs["gpu1"] / "stacks" / "gputwo" / "run" / "kv1")
+    finally:
+        run_cli("down", str(second), "--yes")
+        run_cli("down", str(first), "--yes")
+    assert not list((dirs["gpu1"] / "gpus").glob("[0-9]*"))  # down gave the GPU back

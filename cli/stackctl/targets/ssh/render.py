@@ -25,11 +25,12 @@ def stack_dir(stack: Stack) -> str:
 
 
 class Render(LocalRender):
-    def host_json(self, stack: Stack, host: str) -> str:
-        """How the shim reaches a host (no secret: keys stay in files the user names)."""
+    def host_json(self, stack: Stack, host: str, gpus: int = 0) -> str:
+        """How the shim reaches a host, and the GPUs the component asks for there (no secret: keys stay
+        in files the user names)."""
         target = stack.loaded.manifest.target
-        return json.dumps({**target.hosts[host].model_dump(), "name": host, "known_hosts": target.known_hosts},
-                          sort_keys=True)
+        return json.dumps({**target.hosts[host].model_dump(), "name": host, "known_hosts": target.known_hosts,
+                           "gpus": gpus}, sort_keys=True)
 
     def root_variables(self) -> list[RootVariable]:
         return [RootVariable(
@@ -46,7 +47,7 @@ class Render(LocalRender):
                 "run_dir": f"{stack_dir(stack)}/run/{inst}",
                 "log_file": f"{stack_dir(stack)}/logs/{inst}.log",
                 "requirements": comp.requirements(),
-                "launcher": [sys.executable, "-m", "stackctl.targets.ssh", self.host_json(stack, host)],
+                "launcher": [sys.executable, "-m", "stackctl.targets.ssh", self.host_json(stack, host, comp.spec.gpus)],
                 "host": host,
                 "address": hosts[host].address,
             }

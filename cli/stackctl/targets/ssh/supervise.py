@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import bundle, ship
+from . import bundle, gpus, ship
 from .transport import SshHost, Transport
 
 # on the host: environment and secrets from stdin, then the runtime in place of this interpreter
@@ -70,9 +70,13 @@ def supervise(conn: dict, command: str, spec: dict) -> int:
     if command == "start" and module:
         transport.put_tree(Path(module), spec["module_dir"])
     env = {**ship.host_env(made, root), **{k: os.environ[k] for k in spec.get("secret_names", []) if k in os.environ}}
+    if conn.get("gpus") and command == "start":  # the process sees only the GPUs it holds
+        env["CUDA_VISIBLE_DEVICES"] = gpus.claim(transport, root, spec["run_dir"], conn["gpus"])
     run = f"python3 -I -c {shlex.quote(RUN)} {shlex.quote(command)} {shlex.quote(json.dumps(spec))}"
     result = transport.run(run, stdin=json.dumps({"env": env, "cwd": root}).encode(), timeout=1800, check=False,
                            what=f"{command} {spec['name']}")
+    if (command == "stop") == (result.returncode == 0) and conn.get("gpus"):  # stopped, or failed to start
+        gpus.release(transport, root, spec["run_dir"])
     sys.stdout.write(result.text)
     sys.stderr.write(result.stderr + ("\n" if result.stderr and not result.stderr.endswith("\n") else ""))
     return result.returncode
