@@ -135,3 +135,14 @@ def test_onprem_root_validates(onprem):
     assert init.returncode == 0, init.stderr
     check = subprocess.run(["terraform", f"-chdir={onprem}", "validate", "-no-color"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr + check.stdout
+
+
+def test_init_writes_an_ssh_starter_that_validates(tmp_path, monkeypatch, stackctl_home):
+    monkeypatch.chdir(tmp_path)
+    made = run_cli("init", "--target", "ssh")
+    assert made.returncode == 0, made.stderr
+    text = (tmp_path / "stack.yaml").read_text()
+    assert "  kind: ssh " in text and "    on: cpu1\n" in text
+    valid = run_cli("validate", "stack.yaml")
+    assert valid.returncode == 0, valid.stderr
+    assert "2 components" in valid.stdout
