@@ -23,7 +23,8 @@ from tests.sshhosts import HostSpec
 pytestmark = pytest.mark.e2e
 
 A100 = "0, NVIDIA A100-SXM4-80GB, 81920 MiB, 535.129.03"
-SSH_HOSTS = {"h1": HostSpec(), "h2": HostSpec(), "nopy": HostSpec(python="missing"), "gpu1": HostSpec(gpus=[A100])}
+SSH_HOSTS = {"h1": HostSpec(), "h2": HostSpec(), "nopy": HostSpec(python="missing"),
+             "oldpy": HostSpec(python="3.8.10"), "gpu1": HostSpec(gpus=[A100])}
 
 STACK = """\
 apiVersion: stackctl/v1
@@ -159,12 +160,35 @@ def _ports(path: Path) -> dict[str, int]:
     return {inst: named["port"] for inst, named in Workdir("sshpair").load_record().ports.items()}
 
 
-@pytest.mark.parametrize("case", ["host key unknown", "no python3", "port in use", "too many gpus"])
+@pytest.mark.parametrize("case", ["unreachable", "wrong key", "host key unknown", "host key changed", "no python3",
+                                  "python3 too old", "port in use", "too many gpus"])
 def test_a_failed_preflight_stops_up_before_anything_changes(ssh_cluster, tmp_path, monkeypatch, fixture_catalog,
                                                               case):
     monkeypatch.setenv("STACKCTL_HOME", str(tmp_path / "home"))
     path, port = tmp_path / "stack.yaml", 0
-    if case == "host key unknown":
+    h1 = ssh_cluster.hosts["h1"]
+    if case == "unreachable":
+        dirs = write_stack(ssh_cluster, path)
+        nowhere = ssh_cluster.unused_address()
+        path.write_text(path.read_text().replace(f"address: {h1.address},", f"address: {nowhere},"))
+        want = [f"NO h1 reachable: ssh h1: cannot connect to {nowhere} port 22: No route to host (fix: ",
+                f"try `ssh -p 22 root@{nowhere}` from here)"]
+    elif case == "wrong key":
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+        dirs = write_stack(ssh_cluster, path)
+        text = path.read_text()
+        line = next(x for x in text.splitlines() if x.startswith("    h1:"))
+        path.write_text(text.replace(line, line.replace(str(ssh_cluster.key), str(tmp_path / "other"))))
+        want = ["NO h1 authenticated:", "(fix: "]
+    elif case == "host key changed":
+        kh = ssh_cluster.known_hosts.read_text()
+        (tmp_path / "known_hosts").write_text(kh.replace(h1.host_key, ssh_cluster.hosts["h2"].host_key))
+        dirs = write_stack(ssh_cluster, path, known_hosts=tmp_path / "known_hosts")
+        want = ["NO h1 host key:", "(fix: "]
+    elif case == "python3 too old":
+        dirs = write_stack(ssh_cluster, path, on1="oldpy")
+        want = ["NO oldpy python3:", "is Python 3.8.10; components need >= 3.10 (fix: install Python >= 3.10 on oldpy"]
+    elif case == "host key unknown":
         (tmp_path / "known_hosts").write_text(ssh_cluster.hosts["h2"].known_hosts_line())  # h1's key missing
         dirs = write_stack(ssh_cluster, path, known_hosts=tmp_path / "known_hosts")
         want = ["NO h1 host key:", "ssh-keyscan"]
