@@ -2,9 +2,10 @@
 
 What an ssh stack's process modules call instead of `python -m stackctl.runtime` (runtime.launcher):
 it ships the runtime, uv and the component's wheels (only what the host lacks) and the component's
-module dir, makes the spec's paths absolute under the login's home, and runs the same
+module dir, makes the spec's paths absolute under the host's directory, and runs the same
 `python3 -m stackctl.runtime start|stop SPEC` there. The spec's secret variables (secret_names) go
-over ssh's stdin with the runtime's environment, never on a command line or into a file.
+over ssh's stdin with the runtime's environment, never on a command line or into a file. A component
+asking for GPUs gets CUDA_VISIBLE_DEVICES for the ones it claimed there (gpus.py).
 """
 
 from __future__ import annotations
