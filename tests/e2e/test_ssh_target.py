@@ -243,3 +243,21 @@ def test_gpus_are_given_to_one_component_of_any_stack_on_the_host(ssh_cluster, t
         run_cli("down", str(second), "--yes")
         run_cli("down", str(first), "--yes")
     assert not list((dirs["gpu1"] / "gpus").glob("[0-9]*"))  # down gave the GPU back
+
+
+def test_without_on_components_spread_over_the_hosts_in_order(ssh_cluster, tmp_path, monkeypatch, fixture_catalog):
+    monkeypatch.setenv("STACKCTL_HOME", str(tmp_path / "home"))
+    path = tmp_path / "stack.yaml"
+    dirs = write_stack(ssh_cluster, path, name="spread")
+    path.write_text(path.read_text().replace(", on: h1}", "}").replace(", on: h2}", "}"))
+    try:
+        up = run_cli("up", str(path), "--yes", "--no-smoke")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "nopy" not in up.stdout  # only the hosts that got a component are checked
+        shown = json.loads(run_cli("status", str(path), "--json").stdout)["components"]
+        assert {i: (c["host"], c["state"]) for i, c in shown.items()} == {"kv1": ("h1", "running"),
+                                                                          "kv2": ("h2", "running")}
+    finally:
+        down = run_cli("down", str(path), "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not any((d / "stacks" / "spread").exists() for d in dirs.values())
