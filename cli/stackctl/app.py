@@ -323,12 +323,13 @@ def status(stack: StackArg = None, tf_binary: TfOpt = None, json_out: JsonOpt = 
     note = f" ({info['note']})" if info.get("note") else ""  # e.g. how to finish an interrupted up
     console.print(f"stack {info['stack']}: {info['state']}{note}", markup=False)
     table = Table()
-    for col in ("component", "uses", "state", "health", "url", "pid", "uptime", "log"):
+    hosts = any("host" in c for c in info["components"].values())  # a target with hosts (ssh) names them
+    for col in ("component", "uses", *(("host",) if hosts else ()), "state", "health", "url", "pid", "uptime", "log"):
         table.add_column(col)
     for inst, c in info["components"].items():
         uptime = f"{c['uptime_s']:.0f}s" if c.get("uptime_s") else ""
-        table.add_row(inst, c["component"], c.get("state", ""), c.get("health") or "", c.get("url") or "",
-                      str(c.get("pid") or ""), uptime, c.get("log", ""))
+        table.add_row(inst, c["component"], *((c.get("host") or "",) if hosts else ()), c.get("state", ""),
+                      c.get("health") or "", c.get("url") or "", str(c.get("pid") or ""), uptime, c.get("log", ""))
     console.print(table)
 
 

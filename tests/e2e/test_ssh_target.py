@@ -257,6 +257,9 @@ def test_without_on_components_spread_over_the_hosts_in_order(ssh_cluster, tmp_p
         shown = json.loads(run_cli("status", str(path), "--json").stdout)["components"]
         assert {i: (c["host"], c["state"]) for i, c in shown.items()} == {"kv1": ("h1", "running"),
                                                                           "kv2": ("h2", "running")}
+        lines = run_cli("status", str(path)).stdout.splitlines()
+        assert any(" host " in line for line in lines[:4])  # the table names each component's host
+        assert any(" kv1 " in line and " h1 " in line for line in lines)
     finally:
         down = run_cli("down", str(path), "--yes")
     assert down.returncode == 0, down.stdout + down.stderr

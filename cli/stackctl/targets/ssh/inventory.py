@@ -103,8 +103,11 @@ class Inventory:
         from ...runtime.supervisor import describe_status
 
         status = self.statuses(stack).get(instance, {"state": "unknown", "pid": None})
-        return {"host": self.placement(stack)[instance], "state": status["state"], "pid": status["pid"],
-                "health": describe_status(status) if status["state"] in ("dead", "broken") else None}
+        host = self.placement(stack)[instance]
+        directory = stack.loaded.manifest.target.hosts[host].directory
+        return {"host": host, "state": status["state"], "pid": status["pid"],
+                "health": describe_status(status) if status["state"] in ("dead", "broken") else None,
+                "log": f"{host}:{directory}/{stack_dir(stack)}/logs/{instance}.log"}
 
     def log_on_host(self, stack: Stack, instance: str):
         name = self.placement(stack)[instance]
