@@ -26,6 +26,7 @@ from . import secrets as secret_store
 from .backends import forget_state
 from .errors import InputError, Interrupted, SmokeFailed, StackctlError, TerraformError
 from .progress import ApplyView, print_plan
+from .redaction import MASK, Redactor
 from .render import render, secret_environment
 from .stack import Stack
 from .targets import Check
@@ -99,7 +100,8 @@ def _resolve(stack: Stack, console: Console):
 
 
 def _progress(stack: Stack):
-    return lambda instance, since: stack.target.progress(stack, instance, since)
+    shown = Redactor(stack.secrets)  # a step may quote what the server printed
+    return lambda instance, since: shown(stack.target.progress(stack, instance, since))
 
 
 def _confirm(opts: Options, question: str) -> None:
@@ -386,7 +388,7 @@ def masked(stack: Stack, values: dict[str, dict[str, Any]], show_secrets: bool =
     if show_secrets:
         return values
     hidden = sensitive_outputs(stack)
-    return {inst: {k: (secret_store.MASK if k in hidden.get(inst, ()) else v) for k, v in outs.items()}
+    return {inst: {k: (MASK if k in hidden.get(inst, ()) else v) for k, v in outs.items()}
             for inst, outs in values.items()}
 
 
@@ -484,6 +486,26 @@ def _all_secrets(stack: Stack, values: dict[str, dict[str, Any]]) -> list[str]:
     return stack.secrets + derived
 
 
+def redactor(stack: Stack, opts: Options) -> Redactor:
+    """What hides every secret of the stack known here: its resolved secret inputs and, once it is up, its
+    sensitive outputs (a database URL). For what a command prints or writes beyond Terraform's events."""
+    if not any(c.secret_values for c in stack.components.values()) and _recorded(stack):
+        with contextlib.suppress(InputError):  # status, logs: a secret that is not set here cannot be shown
+            stack.resolve_values()
+    try:
+        values = outputs(stack, opts)
+    except StackctlError:  # not up (yet), or its state cannot be read: the inputs are what there is
+        values = {}
+    return Redactor(_all_secrets(stack, values))
+
+
+def _recorded(stack: Stack) -> bool:
+    try:
+        return stack.workdir.load_record() is not None
+    except InputError:  # unreadable: the command that reads it says so
+        return False
+
+
 def _is_address(output: str, value: Any) -> bool:
     """An output a person or a client connects to: a URL or an endpoint (empty on AWS: the default)."""
     return (output.endswith("url") or output.endswith("endpoint")) and bool(value)
@@ -497,6 +519,7 @@ def endpoints(stack: Stack, opts: Options) -> list[dict[str, Any]]:
     except StackctlError:
         return []
     hidden = sensitive_outputs(stack)
+    shown = Redactor(_all_secrets(stack, values))  # an address that is not secret may still hold one
     out = []
     for inst in stack.wiring.order:
         contract = stack.components[inst].contract
@@ -504,7 +527,7 @@ def endpoints(stack: Stack, opts: Options) -> list[dict[str, Any]]:
             if _is_address(output, value):
                 secret = output in hidden.get(inst, ())
                 out.append({"instance": inst, "component": contract.name, "what": contract.title,
-                            "output": output, "address": secret_store.MASK if secret else str(value),
+                            "output": output, "address": MASK if secret else shown(str(value)),
                             "secret": secret})
     return out
 
@@ -520,7 +543,7 @@ def print_endpoints(stack: Stack, console: Console, found: list[dict[str, Any]])
         console.print(f"  {e['instance'].ljust(width)}  {e['what'].ljust(what)}  {e['address']}", markup=False,
                       highlight=False)
     if any(sensitive_outputs(stack).values()):
-        console.print(f"  keys and passwords (shown as {secret_store.MASK}): "
+        console.print(f"  keys and passwords (shown as {MASK}): "
                       f"stackctl outputs {ref} --show-secrets", markup=False, highlight=False)
 
 
