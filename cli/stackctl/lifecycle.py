@@ -167,7 +167,9 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
             _preflight_during_init(stack, record, console, opts, tf)
         record.provider_mirror = os.environ.get("STACKCTL_PROVIDER_MIRROR") or record.provider_mirror
         stack.workdir.save_record(record)  # once the checks passed: a stack they stopped is not recorded
-        stack.target.prepare(stack, console)
+        with _settling(stack, record, "`stackctl up`", " while building component environments",
+                       _finish_hint(stack), "nothing was applied"):
+            _prepare(stack, console)
         if not overlap:
             tf.init()
         drifted = stack.target.drifted(stack)
@@ -214,6 +216,24 @@ def _preflight_during_init(stack: Stack, record, console: Console, opts: Options
     _require_owner(stack, record)
     if init_failed is not None:
         raise init_failed
+
+
+def _prepare(stack: Stack, console: Console) -> None:
+    """The target's preparation (on local: each component's environment); a failed build names its components."""
+    from .runtime.envs import EnvError, env_path, is_ready
+
+    try:
+        stack.target.prepare(stack, console)
+    except EnvError as err:
+        broken = {i: c for i, c in stack.components.items()
+                  if c.requirements() and not is_ready(env_path(c.requirements()))}
+        if not broken:
+            raise
+        names = ", ".join(f"{i} ({c.contract.name})" for i, c in broken.items())
+        files = ", ".join(sorted({str(c.contract.root / "component.yaml") for c in broken.values()}))
+        raise EnvError(f"the environment of {names} could not be built: {err.message}",
+                       f"check runtime.requirements in {files} (a name or version the package index does not have?) "
+                       f"and that the index is reachable; then {_finish_hint(stack)}") from None
 
 
 def _finish_hint(stack: Stack) -> str:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import RuntimeFailure
 from ..paths import socket_parent
 from .envs import ensure_env
 
@@ -45,12 +46,19 @@ POLL = 0.05
 Say = Callable[[str], None]
 
 
-class SupervisorError(RuntimeError):
+class SupervisorError(RuntimeFailure):
     """A start or stop that failed; the message is meant for the user as is."""
+
+    default_hint = ("the component's log (`stackctl logs STACK COMPONENT`) says why; fix that and run the "
+                    "stackctl command again (`stackctl down` rolls the stack back)")
 
 
 class SpecError(SupervisorError):
-    pass
+    """The spec a Terraform module passed is malformed: a bug in that module, not in the user's manifest."""
+
+    exit_code = 2
+    default_hint = ("the spec comes from the component's Terraform module (its local-exec provisioner's "
+                    "jsonencode(...)): fix the module, then run `stackctl up` again")
 
 
 @dataclass(frozen=True)
