@@ -766,8 +766,21 @@ def _format_diagnostic(diag: dict) -> str:
         text += f" [{diag['address']}]"
     if rng := diag.get("range"):
         text += f" ({rng.get('filename')}:{rng.get('start', {}).get('line')})"
-    detail = (diag.get("detail") or "").strip()
+    detail = _runtime_said((diag.get("detail") or "").strip())
     return text + (":\n" + textwrap.indent(detail, "    ") if detail else "")
+
+
+_EXEC_FAILED = re.compile(r"\AError running command '.*?': exit status \d+\. Output: ", re.S)
+_RUNTIME_LINE = re.compile(r"^stackctl\.runtime \w+: ", re.M)
+
+
+def _runtime_said(detail: str) -> str:
+    """A local-exec of stackctl's runtime that failed: its own message (what, and the fix), without the
+    JSON spec Terraform quotes as the command or the progress lines before it."""
+    failed = _EXEC_FAILED.match(detail)
+    output = detail[failed.end():] if failed else ""
+    said = _RUNTIME_LINE.search(output)
+    return output[said.start():] if said else detail
 
 
 def _plain_diagnostics(stderr: Iterable[str]) -> list[str]:

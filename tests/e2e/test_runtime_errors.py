@@ -6,6 +6,7 @@ leaves a record that says how to finish or roll back; in-process (`stackctl up`)
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -65,3 +66,29 @@ def test_the_runtime_command_prints_one_message_with_its_fix_and_no_traceback():
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("stackctl.runtime start: bad argument: the spec is not valid JSON")
     assert "\n  fix: the spec comes from the component's Terraform module" in bad.stderr
+
+
+@pytest.mark.timeout(300)
+def test_a_runtime_error_inside_a_provisioner_is_shown_as_the_runtime_said_it(write, fixture_catalog):
+    """The supervisor, run by Terraform's local-exec, cannot start: stackctl shows its message and fix,
+    not the JSON spec Terraform quotes as the command."""
+    holder = socket.create_server(("127.0.0.1", 0))  # another process's port, as far as the stack knows
+    port = holder.getsockname()[1]
+    manifest = str(write(f"{STACK.replace('unbuilt', 'busy').split('components:')[0]}components:\n"
+                         f"  web: {{use: sleeper, with: {{port: {port}}}}}\n"))
+    try:
+        up = run_cli("up", manifest, "--yes")
+        assert up.returncode == 1 and "Traceback" not in up.stdout + up.stderr, up.stderr
+        error = up.stderr[up.stderr.index("error: "):]
+        assert error.splitlines()[:4] == [
+            "error: terraform apply failed (exit 1):",
+            "  local-exec provisioner error [module.web.terraform_data.this] (modules/sleeper/main.tf:18):",
+            f"    stackctl.runtime start: web: port(s) {port} already in use by another process",
+            f"      fix: stop it (`ss -ltnp 'sport = :{port}'` names it), or give the component other ports in the "
+            "manifest"], error
+        assert "Error running command" not in error and '"argv"' not in error
+        assert Workdir("busy").load_record().state == "failed"
+    finally:
+        holder.close()
+        down = run_cli("down", manifest, "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
