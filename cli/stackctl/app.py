@@ -289,7 +289,8 @@ def up(stack: StackArg = None, yes: YesOpt = False, junit: JunitOpt = None, tf_b
     try:
         report = lifecycle.up(s, console, opts, junit, run_smoke=not no_smoke)
     finally:
-        _hiding(lifecycle.redactor(s, opts))  # the secrets resolved on the way, and the outputs if up
+        # the secrets resolved on the way; with --json, the outputs too (read for the payload anyway)
+        _hiding(lifecycle.redactor(s, opts) if json_out else Redactor(s.secrets))
         if json_out:
             state = s.workdir.load_record()
             _emit_json({"stack": s.name, "state": state.state if state else "absent",

@@ -510,11 +510,11 @@ def redactor(stack: Stack, opts: Options) -> Redactor:
     """What hides every secret of the stack known here: its resolved secret inputs and, once it is up, its
     sensitive outputs (a database URL). For what a command prints or writes beyond Terraform's events."""
     if not any(c.secret_values for c in stack.components.values()) and _recorded(stack):
-        with contextlib.suppress(InputError):  # status, logs: a secret that is not set here cannot be shown
+        with contextlib.suppress(StackctlError, OSError):  # status, logs: a secret not set here is not shown
             stack.resolve_values()
     try:
         values = outputs(stack, opts)
-    except StackctlError:  # not up (yet), or its state cannot be read: the inputs are what there is
+    except (StackctlError, OSError):  # not up (yet), or its state cannot be read: the inputs are what there is
         values = {}
     return Redactor(_all_secrets(stack, values))
 
