@@ -226,6 +226,7 @@ def render(
         s.workdir.save_record(record)
         rendered = do_render(s, out)
     if json_out:
+        _hiding(Redactor(s.secrets))
         _emit_json({"stack": s.name, "root": str(rendered.root),
                     "secret_variables": sorted(k for k in rendered.secret_env)})
     else:
@@ -266,6 +267,7 @@ def plan(stack: StackArg = None, tf_binary: TfOpt = None, json_out: JsonOpt = Fa
     console = _console(json_out)
     result = lifecycle.plan(s, console, _options(False, tf_binary, console))
     if json_out:
+        _hiding(Redactor(s.secrets))
         _emit_json({"stack": s.name, "changes": [{"address": a, "actions": act} for a, act in result.changes],
                     "summary": result.summary})
 
