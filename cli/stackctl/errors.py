@@ -110,7 +110,7 @@ class ToolMissingError(StackctlError):
 
 class RuntimeFailure(StackctlError):
     """stackctl's runtime could not do its job on a machine: build a component's environment (EnvError),
-    start or stop its process (SupervisorError), or read what it was asked (SpecError)."""
+    start or stop its process (SupervisorError), or read what it was asked (SpecError, exit 2: a module's bug)."""
 
     exit_code = 3
     default_hint: str | None = None  # each kind's usual fix, for raise sites that know no better one
