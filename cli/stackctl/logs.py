@@ -1,9 +1,10 @@
-"""`stackctl logs`: the tail of a component's log, optionally followed."""
+"""`stackctl logs`: the tail of a component's log, optionally followed; the caller redacts what is shown."""
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -27,14 +28,20 @@ def tail_lines(path: Path, count: int) -> list[str]:
         return [line.rstrip("\n") for line in deque(f, maxlen=max(count, 0))]
 
 
-def follow_log(path: Path, out: TextIO, poll: float = 0.3) -> None:
-    """Print what is appended until Ctrl-C (the CLI turns that into exit 130)."""
+def follow_log(path: Path, out: TextIO, redact: Callable[[str], str], poll: float = 0.3) -> None:
+    """Print what is appended until Ctrl-C (the CLI turns that into exit 130), whole lines only: a secret
+    split across two reads would pass the redaction half by half."""
     with path.open(errors="replace") as f:
         f.seek(0, 2)
+        pending = ""
         while True:
-            chunk = f.read()
-            if chunk:
-                out.write(chunk)
+            text = pending + f.read()
+            cut = text.rfind("\n") + 1
+            if not cut and len(text) > 1 << 16:  # a line that never ends (a progress bar): shown after all
+                cut = len(text)
+            shown, pending = text[:cut], text[cut:]
+            if shown:
+                out.write(redact(shown))
                 out.flush()
             else:
                 time.sleep(poll)
