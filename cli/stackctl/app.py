@@ -18,6 +18,7 @@ from rich.table import Table
 
 from . import __version__, resources
 from .errors import InputError, StackctlError, from_os_error
+from .redaction import Redactor
 from .targets import registry
 
 app = typer.Typer(
@@ -56,8 +57,20 @@ def _out() -> Console:
     return console
 
 
+# What hides the secrets of the stack a command works on, once they are known: every --json payload and
+# the error `main` prints go through it (Terraform's events, smoke results and logs are redacted at source).
+_shown = Redactor()
+
+
+def _hiding(redactor: Redactor) -> Redactor:
+    global _shown
+    _shown = redactor
+    return redactor
+
+
 def _emit_json(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.write(json.dumps(_shown(json.loads(json.dumps(data, default=str))), indent=2, sort_keys=True)
+                     + "\n")
 
 
 def _stack_path(ref: Optional[str]) -> Path:
@@ -215,6 +228,7 @@ def render(
         s.workdir.save_record(record)
         rendered = do_render(s, out)
     if json_out:
+        _hiding(Redactor(s.secrets))
         _emit_json({"stack": s.name, "root": str(rendered.root),
                     "secret_variables": sorted(k for k in rendered.secret_env)})
     else:
@@ -255,6 +269,7 @@ def plan(stack: StackArg = None, tf_binary: TfOpt = None, json_out: JsonOpt = Fa
     console = _console(json_out)
     result = lifecycle.plan(s, console, _options(False, tf_binary, console))
     if json_out:
+        _hiding(Redactor(s.secrets))
         _emit_json({"stack": s.name, "changes": [{"address": a, "actions": act} for a, act in result.changes],
                     "summary": result.summary})
 
@@ -278,6 +293,8 @@ def up(stack: StackArg = None, yes: YesOpt = False, junit: JunitOpt = None, tf_b
     try:
         report = lifecycle.up(s, console, opts, junit, run_smoke=not no_smoke)
     finally:
+        # the secrets resolved on the way; with --json, the outputs too (read for the payload anyway)
+        _hiding(lifecycle.redactor(s, opts) if json_out else Redactor(s.secrets))
         if json_out:
             state = s.workdir.load_record()
             _emit_json({"stack": s.name, "state": state.state if state else "absent",
@@ -296,13 +313,16 @@ def test(stack: StackArg = None, junit: JunitOpt = None, tf_binary: TfOpt = None
 
     s = _load(stack)
     console = _console(json_out)
+    opts = _options(False, tf_binary, console)
     try:
-        report = lifecycle.test(s, console, _options(False, tf_binary, console), junit)
+        report = lifecycle.test(s, console, opts, junit)
     except SmokeFailed:
+        _hiding(lifecycle.redactor(s, opts))
         if json_out:
             _emit_json({"stack": s.name, "passed": False})
         raise
     if json_out:
+        _hiding(lifecycle.redactor(s, opts))
         _emit_json({"stack": s.name, "passed": report.passed, "results": smoke.report_json(report)})
 
 
@@ -315,7 +335,8 @@ def status(stack: StackArg = None, tf_binary: TfOpt = None, json_out: JsonOpt = 
     from . import lifecycle
 
     s = _load(stack)
-    info = lifecycle.status(s, _options(False, tf_binary, Console()))
+    opts = _options(False, tf_binary, Console())
+    info = _hiding(lifecycle.redactor(s, opts))(lifecycle.status(s, opts))
     if json_out:
         _emit_json(info)
         return
@@ -345,7 +366,10 @@ def outputs(stack: StackArg = None, show_secrets: Annotated[bool, typer.Option(
 
     s = _load(stack)
     s.resolve_values()
-    values = lifecycle.masked(s, lifecycle.outputs(s, _options(False, tf_binary, Console())), show_secrets)
+    opts = _options(False, tf_binary, Console())
+    values = lifecycle.masked(s, lifecycle.outputs(s, opts), show_secrets)
+    if not show_secrets:  # a value not marked sensitive may still hold a secret (a URL with a password)
+        values = _hiding(lifecycle.redactor(s, opts))(values)
     if json_out:
         _emit_json(values)
         return
@@ -381,17 +405,20 @@ def logs(
 
     Example: stackctl logs local tracking -f
     """
+    from .lifecycle import Options, redactor
     from .logs import follow as follow_more
     from .logs import read_log
 
     s = _load(stack)
+    redact = _hiding(redactor(s, Options()))  # the server writes what it likes; we show it without secrets
     where, text = read_log(s, component, lines)
+    text = redact(text)
     if json_out:
         _emit_json({"component": component, "log": where, "lines": text})
         return
     sys.stdout.write("".join(line + "\n" for line in text))
     if follow:
-        follow_more(s, component, sys.stdout)
+        follow_more(s, component, sys.stdout, redact)
 
 
 @app.command()
@@ -478,7 +505,7 @@ def main() -> None:
         except OSError as err:  # a full disk, a read-only home: the machine's state, said in one line
             raise from_os_error(err) from err
     except StackctlError as err:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {escape(str(err))}")
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {escape(_shown(str(err)))}")
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")

@@ -1,7 +1,9 @@
 """One error root for everything a user can cause or fix; the CLI catches it once.
 
 Exit codes: 2 = invalid input or usage (the user must change something before retrying),
-1 = an operation failed (Terraform, a server, a smoke test).
+1 = an operation failed (Terraform, a server, a smoke test), 3 = stackctl's runtime could not build a
+component's environment or run its process (RuntimeFailure), 130 = interrupted.
+Standard library only: the runtime (runtime/), shipped to hosts with nothing but python3, raises these.
 """
 
 from __future__ import annotations
@@ -104,6 +106,17 @@ class TerraformError(StackctlError):
 
 class ToolMissingError(StackctlError):
     exit_code = 2
+
+
+class RuntimeFailure(StackctlError):
+    """stackctl's runtime could not do its job on a machine: build a component's environment (EnvError),
+    start or stop its process (SupervisorError), or read what it was asked (SpecError, exit 2: a module's bug)."""
+
+    exit_code = 3
+    default_hint: str | None = None  # each kind's usual fix, for raise sites that know no better one
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message, hint or self.default_hint)
 
 
 class SmokeFailed(StackctlError):

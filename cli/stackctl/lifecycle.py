@@ -27,6 +27,7 @@ from .backends import forget_state
 from .datatypes import Check
 from .errors import InputError, Interrupted, SmokeFailed, StackctlError, TerraformError
 from .progress import ApplyView, print_plan
+from .redaction import MASK, Redactor
 from .render import render, secret_environment
 from .stack import Stack
 from .workdir import Workdir
@@ -106,7 +107,8 @@ def _resolve(stack: Stack, console: Console):
 
 
 def _progress(stack: Stack):
-    return lambda instance, since: stack.target.progress(stack, instance, since)
+    shown = Redactor(stack.secrets)  # a step may quote what the server printed
+    return lambda instance, since: shown(stack.target.progress(stack, instance, since))
 
 
 def _confirm(opts: Options, question: str) -> None:
@@ -172,7 +174,9 @@ def up(stack: Stack, console: Console, opts: Options, junit: Path | None = None,
             _preflight_during_init(stack, record, console, opts, tf)
         record.provider_mirror = os.environ.get("STACKCTL_PROVIDER_MIRROR") or record.provider_mirror
         stack.workdir.save_record(record)  # once the checks passed: a stack they stopped is not recorded
-        stack.target.prepare(stack, console)
+        with _settling(stack, record, "`stackctl up`", " while building component environments",
+                       _finish_hint(stack), "nothing was applied"):
+            _prepare(stack, console)
         if not overlap:
             tf.init()
         drifted = stack.target.drifted(stack)
@@ -219,6 +223,24 @@ def _preflight_during_init(stack: Stack, record, console: Console, opts: Options
     _require_owner(stack, record)
     if init_failed is not None:
         raise init_failed
+
+
+def _prepare(stack: Stack, console: Console) -> None:
+    """The target's preparation (on local: each component's environment); a failed build names its components."""
+    from .runtime.envs import EnvError, env_path, is_ready
+
+    try:
+        stack.target.prepare(stack, console)
+    except EnvError as err:
+        broken = {i: c for i, c in stack.components.items()
+                  if c.requirements() and not is_ready(env_path(c.requirements()))}
+        if not broken:
+            raise
+        names = ", ".join(f"{i} ({c.contract.name})" for i, c in broken.items())
+        files = ", ".join(sorted({str(c.contract.root / "component.yaml") for c in broken.values()}))
+        raise EnvError(f"the environment of {names} could not be built: {err.message}",
+                       f"check runtime.requirements in {files} (a name or version the package index does not have?) "
+                       f"and that the index is reachable; then {_finish_hint(stack)}") from None
 
 
 def _finish_hint(stack: Stack) -> str:
@@ -393,7 +415,7 @@ def masked(stack: Stack, values: dict[str, dict[str, Any]], show_secrets: bool =
     if show_secrets:
         return values
     hidden = sensitive_outputs(stack)
-    return {inst: {k: (secret_store.MASK if k in hidden.get(inst, ()) else v) for k, v in outs.items()}
+    return {inst: {k: (MASK if k in hidden.get(inst, ()) else v) for k, v in outs.items()}
             for inst, outs in values.items()}
 
 
@@ -491,6 +513,26 @@ def _all_secrets(stack: Stack, values: dict[str, dict[str, Any]]) -> list[str]:
     return stack.secrets + derived
 
 
+def redactor(stack: Stack, opts: Options) -> Redactor:
+    """What hides every secret of the stack known here: its resolved secret inputs and, once it is up, its
+    sensitive outputs (a database URL). For what a command prints or writes beyond Terraform's events."""
+    if not any(c.secret_values for c in stack.components.values()) and _recorded(stack):
+        with contextlib.suppress(StackctlError, OSError):  # status, logs: a secret not set here is not shown
+            stack.resolve_values()
+    try:
+        values = outputs(stack, opts)
+    except (StackctlError, OSError):  # not up (yet), or its state cannot be read: the inputs are what there is
+        values = {}
+    return Redactor(_all_secrets(stack, values))
+
+
+def _recorded(stack: Stack) -> bool:
+    try:
+        return stack.workdir.load_record() is not None
+    except InputError:  # unreadable: the command that reads it says so
+        return False
+
+
 def _is_address(output: str, value: Any) -> bool:
     """An output a person or a client connects to: a URL or an endpoint (empty on AWS: the default)."""
     return (output.endswith("url") or output.endswith("endpoint")) and bool(value)
@@ -504,6 +546,7 @@ def endpoints(stack: Stack, opts: Options) -> list[dict[str, Any]]:
     except StackctlError:
         return []
     hidden = sensitive_outputs(stack)
+    shown = Redactor(_all_secrets(stack, values))  # an address that is not secret may still hold one
     out = []
     for inst in stack.wiring.order:
         contract = stack.components[inst].contract
@@ -511,7 +554,7 @@ def endpoints(stack: Stack, opts: Options) -> list[dict[str, Any]]:
             if _is_address(output, value):
                 secret = output in hidden.get(inst, ())
                 out.append({"instance": inst, "component": contract.name, "what": contract.title,
-                            "output": output, "address": secret_store.MASK if secret else str(value),
+                            "output": output, "address": MASK if secret else shown(str(value)),
                             "secret": secret})
     return out
 
@@ -527,7 +570,7 @@ def print_endpoints(stack: Stack, console: Console, found: list[dict[str, Any]])
         console.print(f"  {e['instance'].ljust(width)}  {e['what'].ljust(what)}  {e['address']}", markup=False,
                       highlight=False)
     if any(sensitive_outputs(stack).values()):
-        console.print(f"  keys and passwords (shown as {secret_store.MASK}): "
+        console.print(f"  keys and passwords (shown as {MASK}): "
                       f"stackctl outputs {ref} --show-secrets", markup=False, highlight=False)
 
 

@@ -1,9 +1,10 @@
-"""`stackctl logs`: the tail of a component's log, optionally followed."""
+"""`stackctl logs`: the tail of a component's log, optionally followed; the caller redacts what is shown."""
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -23,15 +24,18 @@ def read_log(stack: Stack, instance: str, count: int) -> tuple[str, list[str]]:
     return f"{transport.host.name}:{path}", text.splitlines()
 
 
-def follow(stack: Stack, instance: str, out: TextIO) -> None:
+def follow(stack: Stack, instance: str, out: TextIO, redact: Callable[[str], str]) -> None:
     remote = _remote(stack, instance)
     if remote is None:
-        return follow_log(log_path(stack, instance), out)
+        return follow_log(log_path(stack, instance), out, redact)
     transport, path = remote
+    pending = ""
     with transport.follow(path, lines=0) as stream:
         for chunk in iter(lambda: stream.read1(65536), b""):
-            out.write(chunk.decode(errors="replace"))
-            out.flush()
+            shown, pending = whole_lines(pending + chunk.decode(errors="replace"))
+            if shown:
+                out.write(redact(shown))
+                out.flush()
 
 
 def _remote(stack: Stack, instance: str):
@@ -58,14 +62,24 @@ def tail_lines(path: Path, count: int) -> list[str]:
         return [line.rstrip("\n") for line in deque(f, maxlen=max(count, 0))]
 
 
-def follow_log(path: Path, out: TextIO, poll: float = 0.3) -> None:
-    """Print what is appended until Ctrl-C (the CLI turns that into exit 130)."""
+def whole_lines(text: str) -> tuple[str, str]:
+    """(what to show now, what to keep for the next read): whole lines only."""
+    cut = text.rfind("\n") + 1
+    if not cut and len(text) > 1 << 16:  # a line that never ends (a progress bar): shown after all
+        cut = len(text)
+    return text[:cut], text[cut:]
+
+
+def follow_log(path: Path, out: TextIO, redact: Callable[[str], str], poll: float = 0.3) -> None:
+    """Print what is appended until Ctrl-C (the CLI turns that into exit 130), whole lines only: a secret
+    split across two reads would pass the redaction half by half."""
     with path.open(errors="replace") as f:
         f.seek(0, 2)
+        pending = ""
         while True:
-            chunk = f.read()
-            if chunk:
-                out.write(chunk)
+            shown, pending = whole_lines(pending + f.read())
+            if shown:
+                out.write(redact(shown))
                 out.flush()
             else:
                 time.sleep(poll)

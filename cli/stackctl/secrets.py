@@ -1,7 +1,7 @@
 """Secret values: generated ones kept outside the workdir, referenced ones resolved at run time.
 
 Secrets reach Terraform only as TF_VAR_* in the runner's environment, and every value is added to
-the redaction list so logs, errors and --json never show it.
+the stack's redaction (redaction.py) so logs, errors and --json never show it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from pathlib import Path
 
 from . import paths
 from .errors import InputError
-
-MASK = "***"
 
 
 def _store_path(stack: str) -> Path:
@@ -58,9 +56,3 @@ def resolve_ref(ref: str, where: str) -> str:
             raise InputError(f"{where}: secret {ref} is not set", f"export {name}=... before running stackctl")
         return value
     raise InputError(f"{where}: unknown secret scheme {scheme!r}", "use env:VARIABLE_NAME")
-
-
-def redact(text: str, values: list[str]) -> str:
-    for value in sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True):
-        text = text.replace(value, MASK)
-    return text

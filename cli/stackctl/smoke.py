@@ -2,7 +2,8 @@
 
 Probes are http / tcp / command readiness checks (retried with backoff until their timeout) and
 python round trips (run once). Every string in a probe is a jinja2 template over the component's
-outputs and wired inputs. Everything a result shows is redacted: secret values become '***'.
+outputs and wired inputs. Everything a result shows is redacted (redaction.py): each secret, raw or
+URL-encoded, becomes '***'.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from . import resources
 from .catalog import SmokeProbe
+from .redaction import Redactor
 
 Status = Literal["passed", "failed", "skipped"]
 TAIL_LINES = 20
@@ -93,23 +95,6 @@ class _ProbeFailed(Exception):
 
 class _Retry(Exception):
     """This attempt failed, but the service may just not be ready yet."""
-
-
-class _Redactor:
-    def __init__(self, secrets: list[str]):
-        values = set()
-        for s in secrets:
-            if s:
-                # A secret inside a URL (a database password) shows up percent-encoded.
-                values.update({s, urllib.parse.quote(s, safe=""), urllib.parse.quote_plus(s)})
-        # Longest first, so a secret containing another is replaced whole.
-        alts = sorted(values, key=len, reverse=True)
-        self._re = re.compile("|".join(map(re.escape, alts))) if alts else None
-
-    def __call__(self, text: str | None) -> str | None:
-        if text is None or self._re is None:
-            return text
-        return self._re.sub("***", text)
 
 
 def _render(value: Any, ctx: dict) -> Any:
@@ -308,7 +293,7 @@ def _display_name(target: SmokeTarget, probe: SmokeProbe) -> str:
 
 
 def _run_target(target: SmokeTarget, overall_deadline: float | None, cancel: threading.Event,
-                redact: _Redactor, emit: Callable[[ProbeResult], None]) -> list[ProbeResult]:
+                redact: Redactor, emit: Callable[[ProbeResult], None]) -> list[ProbeResult]:
     results: list[ProbeResult] = []
     failed = False
     if target.fail_reason and not target.skip_reason:
@@ -350,7 +335,7 @@ def run_smoke(targets: list[SmokeTarget], secrets: list[str],
               on_result: Callable[[ProbeResult], None] | None = None,
               overall_timeout: float | None = None, workers: int = 4) -> SmokeReport:
     """Run every target's probes (targets concurrently, probes of one target in order)."""
-    redact = _Redactor(secrets)
+    redact = Redactor(secrets)
     start = time.monotonic()
     overall_deadline = start + overall_timeout if overall_timeout is not None else None
     cancel = threading.Event()

@@ -6,7 +6,7 @@ It runs under `tfguard.py`, which stops it the same graceful way when stackctl d
 and keeps `<private dir>/run/terraform.pid` while it runs, so a state lock held by a live run is told
 apart from a stale one. Terraform runs with umask 077 and TMPDIR in the stack's private tmp dir: its
 state, backups, plans and whatever the local-exec provisioners write are private to the user.
-Every text we show or raise goes through `redact()` first: secrets reach Terraform as env vars
+Every text we show or raise goes through `self.redact` (redaction.Redactor) first: secrets reach Terraform as env vars
 and a provisioner may echo them.
 """
 
@@ -35,6 +35,7 @@ from typing import Any
 
 from stackctl import embedded_terraform, init_stamp, paths
 from stackctl.errors import InputError, Interrupted, LockError, TerraformError, ToolMissingError
+from stackctl.redaction import Redactor
 
 Event = dict[str, Any]
 EventHandler = Callable[[Event], None]
@@ -45,7 +46,6 @@ PID_FILE = "terraform.pid"
 UMASK = 0o077  # Terraform, its provisioners and the servers they start: no file for group or others
 GUARD = Path(__file__).with_name("tfguard.py")
 CLI_CONFIG_NAME = ".terraformrc.stackctl"
-MASK = "***"
 INSTALL_HINT = (
     "install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) or OpenTofu, "
     f"or set STACKCTL_TF_BINARY to the binary's path, or {embedded_terraform.INSTALL_HINT}"
@@ -404,7 +404,7 @@ class Terraform:
         self.private_dir = Path(private_dir).resolve() if private_dir else private_dir_for(self.workdir)
         self.tmp_dir = self.private_dir / "tmp"
         self.pid_file = self.private_dir / "run" / PID_FILE
-        self.secrets = sorted({s for s in redact if s}, key=len, reverse=True)  # longest first
+        self.redact = Redactor(redact)
         self.notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
         self.cancel_event = threading.Event()  # programmatic Ctrl-C (tests, other threads)
         self.env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
@@ -543,11 +543,6 @@ class Terraform:
         """Stop the current (or next) run as Ctrl-C would: SIGINT to Terraform, then Interrupted."""
         self.cancel_event.set()
 
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
-
     # -- machinery --------------------------------------------------------------------------------
     def _capture(self, args: list[str]) -> str:
         run = self._run(args, stream=False)
@@ -641,7 +636,7 @@ class Terraform:
             run.stdout.append(line)  # data (outputs, plan JSON): the caller decides what to show
             return on_event
         try:
-            event = _redact_obj(json.loads(line), self.redact)
+            event = self.redact(json.loads(line))
         except ValueError:
             run.stderr.append(self.redact(line))
             return on_event
@@ -772,24 +767,27 @@ def _restore_sigint(previous) -> None:
         signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 
-def _redact_obj(value: Any, redact: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _redact_obj(v, redact) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_obj(v, redact) for v in value]
-    return value
-
-
 def _format_diagnostic(diag: dict) -> str:
     text = diag.get("summary", "error")
     if diag.get("address"):
         text += f" [{diag['address']}]"
     if rng := diag.get("range"):
         text += f" ({rng.get('filename')}:{rng.get('start', {}).get('line')})"
-    detail = (diag.get("detail") or "").strip()
+    detail = _runtime_said((diag.get("detail") or "").strip())
     return text + (":\n" + textwrap.indent(detail, "    ") if detail else "")
+
+
+_EXEC_FAILED = re.compile(r"\AError running command '.*?': exit status \d+\. Output: ", re.S)
+_RUNTIME_LINE = re.compile(r"^stackctl\.runtime \w+: ", re.M)
+
+
+def _runtime_said(detail: str) -> str:
+    """A local-exec of stackctl's runtime that failed: its own message (what, and the fix), without the
+    JSON spec Terraform quotes as the command or the progress lines before it."""
+    failed = _EXEC_FAILED.match(detail)
+    output = detail[failed.end():] if failed else ""
+    said = _RUNTIME_LINE.search(output)
+    return output[said.start():] if said else detail
 
 
 def _plain_diagnostics(stderr: Iterable[str]) -> list[str]:

@@ -242,11 +242,25 @@ def test_secrets_are_redacted_in_detail_table_junit_and_log(tmp_path, server):
     assert SECRET not in json.dumps(report_json(report))
 
 
-def test_percent_encoded_secret_is_redacted(tmp_path):
-    secret = "p@ss/word"
-    (tmp_path / "s.py").write_text("print('postgresql://u:p%40ss%2Fword@db/x'); raise SystemExit(1)\n")
-    _, [r] = one(target([probe(python="s.py")], tmp_path), secrets=[secret])
-    assert "u:***@db" in r.detail
+def test_url_encoded_secret_is_redacted_in_every_form_in_detail_log_table_and_junit(tmp_path):
+    from urllib.parse import quote, quote_plus
+
+    secret = "p@ss/w:rd+1 %"
+    forms = [secret, quote(secret, safe=""), quote(secret), quote_plus(secret)]
+    (tmp_path / "s.py").write_text(
+        "import urllib.parse as u\ns = " + repr(secret) + "\n"
+        "print('raw', s); print('postgresql://u:' + u.quote(s, safe='') + '@db/x')\n"
+        "print('https://h/' + u.quote(s)); print('https://h/?pw=' + u.quote_plus(s)); raise SystemExit(1)\n")
+    log = tmp_path / "db.log"
+    log.write_text("".join(f"{f}\n" for f in forms))
+    report, [r] = one(target([probe(python="s.py")], tmp_path, log_file=log), secrets=[secret])
+    assert r.detail.splitlines()[1:] == ["raw ***", "postgresql://u:***@db/x", "https://h/***", "https://h/?pw=***"]
+    assert r.log_tail.splitlines() == ["***"] * 4
+    buf = io.StringIO()
+    render_table(report, Console(file=buf, force_terminal=False, width=200))
+    write_junit(report, tmp_path / "junit.xml")
+    for shown in (buf.getvalue(), (tmp_path / "junit.xml").read_text(), json.dumps(report_json(report))):
+        assert not [f for f in forms if f in shown], shown
 
 
 # ---- templating, skipping, ordering ----

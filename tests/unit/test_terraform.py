@@ -222,6 +222,26 @@ def test_failing_provisioner_raises_with_diagnostics_and_secrets_redacted(tmp_pa
     assert secret not in console.export_text()
 
 
+def test_url_encoded_secret_is_redacted_in_events_and_diagnostics(tmp_path):
+    """A provisioner logs a database URL holding the secret (percent-, path- and Terraform-urlencode()d)."""
+    from urllib.parse import quote, quote_plus
+
+    secret = "p@ss/w:rd+1 %"
+    shown_as = [secret, quote(secret, safe=""), quote(secret), quote_plus(secret)]
+    tf = Terraform(make_root("leaky", tmp_path), TF_BIN, env={"TF_VAR_secret": secret}, redact=[secret])
+    tf.init()
+    events: list[dict] = []
+    with pytest.raises(TerraformError) as caught:
+        tf.apply(tf.plan().path, events.append)
+    text, seen = str(caught.value), json.dumps(events)
+    outputs = [e["hook"]["output"] for e in events if e["type"] == "provision_progress"]
+    assert outputs[1:5] == ["raw ***", "userinfo postgresql://app:***@db:5432/app", "path https://db/***",
+                           "query https://db/?password=***"]
+    assert "cannot connect to postgresql://app:***@db:5432/app" in text
+    for form in shown_as:
+        assert form not in text and form not in seen and json.dumps(form)[1:-1] not in seen
+
+
 def test_held_state_lock_names_a_live_holder_and_advises_force_unlock_only_once_it_is_dead(tmp_path):
     root = make_root("slow", tmp_path)
     tf = Terraform(root, TF_BIN, env={"TF_VAR_delay": "30"})

@@ -1,7 +1,8 @@
 """python -m stackctl.runtime start|stop|status SPEC_JSON  |  env REQUIREMENTS_JSON
 
 One JSON argument, exactly as Terraform's jsonencode() writes it, so no shell quoting can break.
-`status` also takes a run directory. Exit codes: 0 ok, 1 failed (reason on stderr), 2 bad usage.
+`status` also takes a run directory. Exit codes: 0 ok, 1 failed, 2 bad usage; the reason and its fix
+on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import json
 import sys
 
-from .envs import EnvError, ensure_env
-from .supervisor import Spec, SpecError, SupervisorError, process_status, start, stop
+from ..errors import RuntimeFailure, StackctlError
+from .envs import ensure_env
+from .supervisor import Spec, SpecError, process_status, start, stop
 
 USAGE = "usage: python -m stackctl.runtime start|stop|status SPEC_JSON | env REQUIREMENTS_JSON"
 
@@ -39,15 +41,22 @@ def main(argv: list[str] | None = None) -> int:
         spec = Spec.parse(arg)
         (start if command == "start" else stop)(spec, _say)
         return 0
-    except (SpecError, json.JSONDecodeError) as err:
-        print(f"stackctl.runtime {command}: bad argument: {err}", file=sys.stderr)
-        return 2
-    except (SupervisorError, EnvError) as err:
-        print(f"stackctl.runtime {command}: {err}", file=sys.stderr)
-        return 1
+    except json.JSONDecodeError as err:
+        return _failed(command, SpecError(f"not JSON: {err}"))
+    except StackctlError as err:  # EnvError, SupervisorError, SpecError: what went wrong and the fix
+        return _failed(command, err)
     except OSError as err:  # e.g. a full disk: one line Terraform shows, not a traceback
-        print(f"stackctl.runtime {command}: {err.strerror or err}: {err.filename or ''}", file=sys.stderr)
-        return 1
+        return _failed(command, RuntimeFailure(f"{err.strerror or err}: {err.filename or ''}",
+                                               "check that file, its directory and the free space"))
+    except Exception as err:  # noqa: BLE001 -- a bug: still one message in Terraform's diagnostic
+        return _failed(command, RuntimeFailure(f"internal error: {type(err).__name__}: {err}",
+                                               "this is a bug in stackctl's runtime: please report it"))
+
+
+def _failed(command: str, err: StackctlError) -> int:
+    usage = err.exit_code == 2
+    print(f"stackctl.runtime {command}: {'bad argument: ' if usage else ''}{err}", file=sys.stderr, flush=True)
+    return 2 if usage else 1
 
 
 if __name__ == "__main__":

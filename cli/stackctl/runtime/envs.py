@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import paths
+from ..errors import RuntimeFailure
 
 READY = ".stackctl-ready"
 # On an ssh target's (maybe air-gapped) host, the shipped wheelhouse and uv: install from that
@@ -32,8 +33,11 @@ UV_VAR = "STACKCTL_UV"
 Progress = Callable[[str], None] | None
 
 
-class EnvError(RuntimeError):
-    pass
+class EnvError(RuntimeFailure):
+    """A component's environment could not be built (a requirement no index has, no network, a full disk)."""
+
+    default_hint = ("check the component's runtime.requirements (names and versions) and that the package "
+                    "index is reachable (PIP_INDEX_URL / UV_INDEX_URL); then run the command again")
 
 
 def env_key(requirements: list[str]) -> str:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import RuntimeFailure
 from ..paths import socket_parent
 from .envs import ensure_env
 
@@ -46,12 +47,19 @@ POLL = 0.05
 Say = Callable[[str], None]
 
 
-class SupervisorError(RuntimeError):
+class SupervisorError(RuntimeFailure):
     """A start or stop that failed; the message is meant for the user as is."""
+
+    default_hint = ("its log (the last lines above; all of it: `stackctl logs STACK COMPONENT`) says why; fix "
+                    "that and run the stackctl command again (`stackctl down` rolls the stack back)")
 
 
 class SpecError(SupervisorError):
-    pass
+    """The spec a Terraform module passed is malformed: a bug in that module, not in the user's manifest."""
+
+    exit_code = 2
+    default_hint = ("the spec comes from the component's Terraform module (its local-exec provisioner's "
+                    "jsonencode(...)): fix the module, then run `stackctl up` again")
 
 
 @dataclass(frozen=True)
@@ -341,7 +349,7 @@ exec "$@"
 def _unshare(why: str) -> str:
     unshare = shutil.which("unshare")
     if not unshare:
-        raise SupervisorError(f"{why} needs `unshare` (util-linux)")
+        raise SupervisorError(f"{why} needs `unshare`", "install util-linux (e.g. `apt-get install util-linux`)")
     return unshare
 
 
@@ -418,7 +426,8 @@ def start(spec: Spec, say: Say = print) -> dict[str, Any]:
         busy = [p for p in spec.ports if port_open(p)]
         if busy:
             raise SupervisorError(f"{spec.name}: port(s) {', '.join(map(str, busy))} already in use by "
-                                  "another process; stop it or choose other ports")
+                                  "another process", f"stop it (`ss -ltnp 'sport = :{busy[0]}'` names it), or give "
+                                  "the component other ports in the manifest")
         env_dir = ensure_env(spec.requirements, progress=lambda m: say(f"{spec.name}: {m}")) \
             if spec.requirements else None
         argv, env = _argv(spec, env_dir), _child_env(spec, env_dir)
@@ -444,7 +453,9 @@ def _launch(spec: Spec, argv: list[str], env: dict[str, str], say: Say) -> tuple
                                     cwd=spec.run_dir, env=env, start_new_session=True, close_fds=True,
                                     umask=UMASK)
         except OSError as err:
-            raise SupervisorError(f"{spec.name}: cannot run {argv[0]}: {err.strerror or err}") from None
+            raise SupervisorError(f"{spec.name}: cannot run {argv[0]}: {err.strerror or err}",
+                                  "check that it exists and is executable; `stackctl up` rebuilds a component "
+                                  "environment that was removed") from None
     stat = _stat(proc.pid)
     _write_atomic(spec.run_dir / PID_FILE, f"{proc.pid}\n{stat.start if stat else ''}\n")
     _write_atomic(spec.run_dir / SPEC_FILE, json.dumps(spec.raw, indent=2, sort_keys=True) + "\n")
@@ -505,7 +516,8 @@ def _terminate_group(pgid: int, sig: signal.Signals, grace: float, spec: Spec, s
         except ProcessLookupError:
             return
         except PermissionError as err:
-            raise SupervisorError(f"{spec.name}: cannot signal process group {pgid}: {err}") from None
+            raise SupervisorError(f"{spec.name}: cannot signal process group {pgid}: {err}",
+                                  "it belongs to another user: stop it as that user (or root)") from None
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             _reap(pgid)
@@ -516,7 +528,9 @@ def _terminate_group(pgid: int, sig: signal.Signals, grace: float, spec: Spec, s
             say(f"{spec.name}: still running {wait:.0f}s after {current.name}, sending SIGKILL")
     left = _group_members(pgid)
     if left:
-        raise SupervisorError(f"{spec.name}: processes {left} survived SIGKILL")
+        raise SupervisorError(f"{spec.name}: processes {left} survived SIGKILL",
+                              f"one stuck in the kernel (`ps -o pid,stat,cmd -g {pgid}` shows state D) goes only "
+                              "once its I/O returns, or with a reboot")
 
 
 def stop(spec: Spec, say: Say = print) -> None:
@@ -583,6 +597,7 @@ def _wait_ports_closed(spec: Spec, timeout: float) -> None:
             return
         if time.monotonic() > deadline:
             raise SupervisorError(f"{spec.name}: port(s) {', '.join(map(str, busy))} still open after stop: "
-                                  "another process is listening there")
+                                  "another process is listening there",
+                                  f"stop it (`ss -ltnp 'sport = :{busy[0]}'` names it) and run the command again")
         time.sleep(POLL)
 

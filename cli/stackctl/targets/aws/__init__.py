@@ -36,20 +36,15 @@ class AwsTarget(Render, Preflight, Inventory, Target):
         self._resources: dict[str, dict[str, Any]] | None = None  # for status, read once
         self._caller: dict[str, str] | None = None
 
-    # ---- manifest ----
-
     def validate(self, loaded) -> list[Problem]:
         return config.problems(loaded)
 
     def context(self, stack: Stack) -> AwsContext:
-        return self._context_for(stack.loaded.manifest.target)
-
-    def _context_for(self, target) -> AwsContext:
-        if self._context is None:  # one per command: endpoint resolution builds a client per service
+        """The SDK's clients and endpoints, one per command (endpoint resolution builds a client per service)."""
+        if self._context is None:
+            target = stack.loaded.manifest.target
             self._context = AwsContext(region=target.region or "", endpoint=target.endpoint)
         return self._context
-
-    # ---- render ----
 
 
 TARGET = AwsTarget

@@ -4,7 +4,7 @@ An air-gapped host has sshd, a shell, tar and python3. Everything else is built 
 stackctl runs on, for the host's Python and platform (its facts), from three cached parts:
 - a wheelhouse per component requirement set (`pip download` for the host's tags, never built here),
 - uv, the binary inside PyPI's `uv` wheel for the host's platform (the version stackctl uses here),
-- stackctl's runtime: `stackctl/{__init__,paths}.py` and `stackctl/runtime/` (what the supervisor
+- stackctl's runtime: `stackctl/{__init__,errors,paths}.py` and `stackctl/runtime/` (what the supervisor
   imports) plus `platformdirs` (what paths.py imports), copied from the installed package.
 Each part is built once under stackctl's cache dir, keyed by its inputs, in a temp dir renamed into
 place (a killed build never looks done), under a file lock (concurrent `up`s build it once).
@@ -38,7 +38,7 @@ MANIFEST = "stackctl-part.json"  # {relpath: [sha256, size, mode]} of a built pa
 OLDEST_GLIBC_MINOR = {"x86_64": 5, "i686": 5}
 LEGACY_ALIASES = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}  # PEP 600's older names
 MANYLINUX2014_ARCHES = {"x86_64", "i686", "aarch64", "armv7l", "ppc64", "ppc64le", "s390x"}
-RUNTIME_MODULES = ["__init__.py", "paths.py", "runtime"]  # of the stackctl package: the supervisor's imports
+RUNTIME_MODULES = ["__init__.py", "errors.py", "paths.py", "runtime"]  # of the stackctl package: the supervisor's imports
 RUNTIME_DEPENDENCIES = ["platformdirs"]  # third-party packages those import
 Say = Callable[[str], None]
 
