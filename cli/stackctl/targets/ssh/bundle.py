@@ -38,7 +38,8 @@ MANIFEST = "stackctl-part.json"  # {relpath: [sha256, size, mode]} of a built pa
 OLDEST_GLIBC_MINOR = {"x86_64": 5, "i686": 5}
 LEGACY_ALIASES = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}  # PEP 600's older names
 MANYLINUX2014_ARCHES = {"x86_64", "i686", "aarch64", "armv7l", "ppc64", "ppc64le", "s390x"}
-RUNTIME_MODULES = ["__init__.py", "errors.py", "paths.py", "runtime"]  # of the stackctl package: the supervisor's imports
+# of the stackctl package: the supervisor's imports
+RUNTIME_MODULES = ["__init__.py", "errors.py", "paths.py", "runtime"]
 RUNTIME_DEPENDENCIES = ["platformdirs"]  # third-party packages those import
 Say = Callable[[str], None]
 
