@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -103,8 +104,12 @@ def test_up_twice_then_down_leaves_nothing_on_either_host(ssh_cluster, manifest)
     shown = json.loads(status.stdout)["components"]
     pids = {i: _working_in(dirs[h] / "stacks" / "sshpair" / "run" / i) for i, h in (("kv1", "h1"), ("kv2", "h2"))}
     assert {i: (c["host"], c["state"], c["pid"] in pids[i], c["url"]) for i, c in shown.items()} == {
-        "kv1": ("h1", "running", True, f"http://127.0.0.1:{ports['kv1']}"),
-        "kv2": ("h2", "running", True, f"http://127.0.0.1:{ports['kv2']}")}
+        "kv1": ("h1", "running", True, f"http://{ssh_cluster.hosts['h1'].address}:{ports['kv1']}"),
+        "kv2": ("h2", "running", True, f"http://{ssh_cluster.hosts['h2'].address}:{ports['kv2']}")}
+    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for c in shown.values():  # each server is bound to its host's address: reachable from here
+        with no_proxy.open(c["url"] + "/", timeout=10) as resp:
+            assert resp.status == 200
 
     logs = run_cli("logs", str(path), "kv1", "-n", "50")  # over ssh: the supervisor's log on h1
     assert logs.returncode == 0, logs.stderr
@@ -138,7 +143,7 @@ def _follow_sees_a_new_request(path: Path, host, port: int) -> None:
     try:
         time.sleep(2)
         subprocess.run(["ip", "netns", "exec", host.netns, "python3", "-c",
-                        f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/followed')"],
+                        f"import urllib.request; urllib.request.urlopen('http://{host.address}:{port}/followed')"],
                        check=False, capture_output=True, timeout=30)
         seen, deadline = b"", time.monotonic() + 20
         while b"GET /followed" not in seen and time.monotonic() < deadline:  # select: never block past it

@@ -8,7 +8,7 @@ module "process" {
   name       = var.instance
   module_dir = abspath(path.module)
   argv = [
-    "{env}/bin/evidently", "ui", "--host", "127.0.0.1", "--port", tostring(var.port),
+    "{env}/bin/evidently", "ui", "--host", var.runtime.address, "--port", tostring(var.port),
     "--workspace", "{run_dir}/workspace",
   ]
   env = {
@@ -16,7 +16,7 @@ module "process" {
     DO_NOT_TRACK           = "true"
     ITERATIVE_DO_NOT_TRACK = "true"
   }
-  health       = { http = "http://127.0.0.1:${var.port}/api/version" }
+  health       = { http = "http://${var.runtime.address}:${var.port}/api/version" }
   ports        = [var.port]
   unprivileged = false
   timeout      = 180 # imports pandas, scipy, sklearn and statsmodels before it listens

@@ -1,5 +1,5 @@
 output "ui_url" {
   description = "Evidently UI and API base URL (RemoteWorkspace(ui_url))."
-  value       = "http://127.0.0.1:${var.port}"
+  value       = "http://${var.runtime.address}:${var.port}"
   depends_on  = [module.process]
 }

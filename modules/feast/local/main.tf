@@ -22,7 +22,7 @@ module "process" {
     ["{env}/bin/python", "{module}/launch.py", "--repo", "{run_dir}/repo", "--data", "{run_dir}/data",
     "--project", var.instance, "--registry", local.registry],
     var.demo ? [] : ["--no-demo"],
-    ["--", "{env}/bin/feast", "-c", "{run_dir}/repo", "serve", "--host", "127.0.0.1",
+    ["--", "{env}/bin/feast", "-c", "{run_dir}/repo", "serve", "--host", var.runtime.address,
     "--port", tostring(var.port), "--workers", tostring(var.workers)],
   )
   env = merge({
@@ -30,7 +30,7 @@ module "process" {
     # gunicorn's control socket: in the run directory, not one shared ~/.gunicorn/gunicorn.ctl
     XDG_RUNTIME_DIR = "{run_dir}"
   }, local.s3_env)
-  health       = { http = "http://127.0.0.1:${var.port}/health" }
+  health       = { http = "http://${var.runtime.address}:${var.port}/health" }
   ports        = [var.port]
   unprivileged = false
   timeout      = 180 # the first start applies and materializes the demo

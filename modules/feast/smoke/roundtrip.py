@@ -19,7 +19,7 @@ from stackctl_smoke import check, context, fail, run  # modules/_lib, on PYTHONP
 
 VIEW = "driver_hourly_stats"
 FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the server is on 127.0.0.1
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy between this machine and the server
 
 
 def demo_row(driver_id: int, hour: int) -> dict:

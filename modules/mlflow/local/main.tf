@@ -13,7 +13,7 @@ module "process" {
   name       = var.instance
   module_dir = abspath(path.module)
   argv = [
-    "{env}/bin/mlflow", "server", "--host", "127.0.0.1", "--port", tostring(var.port),
+    "{env}/bin/mlflow", "server", "--host", var.runtime.address, "--port", tostring(var.port),
     "--workers", tostring(var.workers),
     "--serve-artifacts", "--artifacts-destination", "s3://${var.object_store_bucket}/${var.artifacts_prefix}",
   ]
@@ -24,7 +24,7 @@ module "process" {
     # job workers (huey consumers) serve GenAI features only; tracking and registry don't need them
     MLFLOW_SERVER_ENABLE_JOB_EXECUTION = tostring(var.jobs)
   }, local.s3_env)
-  health       = { http = "http://127.0.0.1:${var.port}/health" }
+  health       = { http = "http://${var.runtime.address}:${var.port}/health" }
   ports        = [var.port]
   unprivileged = false
   timeout      = 300 # the first start creates the whole schema

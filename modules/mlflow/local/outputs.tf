@@ -1,5 +1,5 @@
 output "tracking_url" {
   description = "Tracking server and model registry base URL."
-  value       = "http://127.0.0.1:${var.port}"
+  value       = "http://${var.runtime.address}:${var.port}"
   depends_on  = [module.process]
 }

@@ -3,7 +3,7 @@
     launch.py --dir DIR --registry URL --model-name NAME --model-version V
               --http-port P --grpc-port G -- mlserver start DIR
 
-DIR/settings.json is the server (127.0.0.1, the two allocated ports, no separate metrics server,
+DIR/settings.json is the server (HOST, the two allocated ports, no separate metrics server,
 no inference worker pool). DIR/models/NAME/model-settings.json is the one model: the MLflow runtime
 loading models:/NAME/V, which MLflow resolves through the registry (MLFLOW_TRACKING_URI) and
 downloads through it. MLServer loads models at startup only when the registry has that version:
@@ -88,6 +88,7 @@ def main() -> int:
     parser.add_argument("--registry", required=True)
     parser.add_argument("--model-name", required=True)
     parser.add_argument("--model-version", required=True)
+    parser.add_argument("--host", required=True)
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--grpc-port", type=int, required=True)
     parser.add_argument("command", nargs=argparse.REMAINDER)
@@ -117,7 +118,7 @@ def main() -> int:
             f"POST /v2/repository/models/{name}/load")
 
     write_json(os.path.join(args.dir, "settings.json"), {
-        "host": "127.0.0.1",
+        "host": args.host,
         "http_port": args.http_port,
         "grpc_port": args.grpc_port,
         "metrics_endpoint": None,  # else a metrics server on a fixed port (8082)

@@ -23,7 +23,7 @@ module "process" {
     "{env}/bin/python", "{module}/launch.py",
     "--dir", local.mlserver_dir, "--registry", var.model_registry_url,
     "--model-name", var.model_name, "--model-version", var.model_version,
-    "--http-port", tostring(var.port), "--grpc-port", tostring(var.grpc_port), "--",
+    "--host", var.runtime.address, "--http-port", tostring(var.port), "--grpc-port", tostring(var.grpc_port), "--",
     "{env}/bin/mlserver", "start", local.mlserver_dir,
   ]
   env = merge({
@@ -32,7 +32,7 @@ module "process" {
     DO_NOT_TRACK             = "true"          # MLflow compares it with "true", so not "1"
     TMPDIR                   = "{run_dir}/tmp" # model downloads; emptied by launch.py at start
   }, local.s3_env)
-  health       = { http = "http://127.0.0.1:${var.port}/v2/health/ready" }
+  health       = { http = "http://${var.runtime.address}:${var.port}/v2/health/ready" }
   ports        = [var.port, var.grpc_port]
   unprivileged = false
   timeout      = 300 # a registered model is downloaded and loaded before MLServer is ready

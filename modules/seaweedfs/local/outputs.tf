@@ -1,6 +1,6 @@
 output "s3_endpoint" {
   description = "S3 endpoint URL."
-  value       = "http://127.0.0.1:${var.s3_port}"
+  value       = "http://${var.runtime.address}:${var.s3_port}"
   depends_on  = [module.process]
 }
 

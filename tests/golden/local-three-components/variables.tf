@@ -59,11 +59,12 @@ variable "serving__mode" {
 }
 
 variable "runtime" {
-  description = "Local target: per component, the supervisor's interpreter, run dir, log file and requirements"
+  description = "Local target: per component, the supervisor's interpreter, run dir, log file, requirements and address"
   type = map(object({
     python       = string
     run_dir      = string
     log_file     = string
     requirements = list(string)
+    address      = string
   }))
 }

@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from ...stack import Stack
 
 
-RUNTIME = {"python": "string", "run_dir": "string", "log_file": "string", "requirements": "list(string)"}
+RUNTIME = {"python": "string", "run_dir": "string", "log_file": "string", "requirements": "list(string)",
+           "address": "string"}
+LOOPBACK = "127.0.0.1"  # local: every server binds here only, and its URLs name it
 
 
 def runtime_type(fields: dict[str, str]) -> str:
@@ -27,7 +29,7 @@ class Render:
     def root_variables(self) -> list[RootVariable]:
         return [RootVariable(
             "runtime", runtime_type(RUNTIME),
-            "Local target: per component, the supervisor's interpreter, run dir, log file and requirements",
+            "Local target: per component, the supervisor's interpreter, run dir, log file, requirements and address",
         )]
 
     def root_values(self, stack: Stack) -> dict[str, Any]:
@@ -37,6 +39,7 @@ class Render:
                 "run_dir": str(stack.workdir.run_dir(inst)),
                 "log_file": str(stack.workdir.log_file(inst)),
                 "requirements": comp.requirements(),
+                "address": LOOPBACK,
             }
             for inst, comp in stack.components.items()
         }}

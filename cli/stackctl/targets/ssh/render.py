@@ -34,7 +34,7 @@ class Render(LocalRender):
 
     def root_variables(self) -> list[RootVariable]:
         return [RootVariable(
-            "runtime", runtime_type({**RUNTIME, "launcher": "list(string)", "host": "string", "address": "string"}),
+            "runtime", runtime_type({**RUNTIME, "launcher": "list(string)", "host": "string"}),
             "ssh target: per component, the controller's interpreter, its host and address, and its run dir, "
             "log file and requirements there",
         )]
