@@ -269,3 +269,27 @@ def test_without_on_components_spread_over_the_hosts_in_order(ssh_cluster, tmp_p
         down = run_cli("down", str(path), "--yes")
     assert down.returncode == 0, down.stdout + down.stderr
     assert not any((d / "stacks" / "spread").exists() for d in dirs.values())
+
+
+
+def test_smoke_probes_from_here_reach_each_hosts_address(ssh_cluster, tmp_path, monkeypatch, fixture_catalog):
+    """Smoke tests on: web's http probe runs on this machine against the URL each module advertises,
+    the address of its own host (the server binds there, not to the host's loopback)."""
+    monkeypatch.setenv("STACKCTL_HOME", str(tmp_path / "home"))
+    path = tmp_path / "stack.yaml"
+    write_stack(ssh_cluster, path, name="sshsmoke")
+    path.write_text(path.read_text().replace("smoke: {enabled: false}", "smoke: {enabled: true}"))
+    try:
+        up = run_cli("up", str(path), "--yes")
+        assert up.returncode == 0, up.stdout + up.stderr
+        test = run_cli("test", str(path), "--json")
+        assert test.returncode == 0, test.stdout + test.stderr
+        report = json.loads(test.stdout)
+        urls = json.loads(run_cli("status", str(path), "--json").stdout)["components"]
+        assert report["passed"]
+        assert {r["instance"]: (r["name"], r["status"]) for r in report["results"]} == {
+            inst: (f"http GET {urls[inst]['url']}/", "passed") for inst in ("kv1", "kv2")}
+        for inst, host in (("kv1", "h1"), ("kv2", "h2")):
+            assert urls[inst]["url"].startswith(f"http://{ssh_cluster.hosts[host].address}:")
+    finally:
+        run_cli("down", str(path), "--yes")
