@@ -23,6 +23,7 @@ from stackctl.catalog import load_contract
 from stackctl.runtime import envs
 from stackctl.runtime.supervisor import port_open, process_status
 from stackctl.smoke import SmokeTarget, run_smoke
+from stackctl.targets.local.render import LOOPBACK
 
 pytestmark = pytest.mark.e2e
 
@@ -82,7 +83,8 @@ class Root:
             shutil.copytree(REPO / "modules" / c.component / "local", path / "modules" / c.component,
                             dirs_exist_ok=True)
             runtime = {"python": sys.executable, "run_dir": str(self.run_dir(c.instance)),
-                       "log_file": str(path / "logs" / f"{c.instance}.log"), "requirements": c.requirements}
+                       "log_file": str(path / "logs" / f"{c.instance}.log"), "requirements": c.requirements,
+                       "address": LOOPBACK}
             lines = [f'  source = "./modules/{c.component}"', '  stack = "e2e"', f'  instance = "{c.instance}"',
                      "  runtime = {" + ", ".join(f"{k} = {hcl(v)}" for k, v in runtime.items()) + "}"]
             lines += [f"  {k} = {hcl(v)}" for k, v in c.args.items()]
