@@ -76,7 +76,7 @@ def test_the_shipped_runtime_runs_redis_there_and_it_answers_ping(shipped):
         "name": "redis", "run_dir": run_dir, "log_file": f"{run_dir}/redis.log", "module_dir": f"{root}/modules/redis",
         "requirements": redis_requirements(), "health": {"tcp": f"127.0.0.1:{PORT}"}, "ports": [PORT], "timeout": 60,
         "argv": ["{env}/bin/python", "{module}/launch.py", "--conf", "{run_dir}/redis.conf", "--data",
-                 "{run_dir}/data", "--port", str(PORT)]})
+                 "{run_dir}/data", "--bind", "127.0.0.1", "--port", str(PORT)]})
     secret = {PASSWORD_VAR: "s3cret-in-the-namespace"}
     rc, out, err = host_sh(shipped, f"python3 -m stackctl.runtime start {shlex.quote(spec)}", **secret)
     try:
