@@ -19,10 +19,22 @@ FIXTURE_CATALOG = REPO / "tests" / "fixtures" / "catalog"
 
 
 @pytest.fixture(autouse=True)
-def stackctl_home(tmp_path, monkeypatch) -> Path:
+def stackctl_home(tmp_path, monkeypatch):
     home = tmp_path / "stackctl-home"
     monkeypatch.setenv("STACKCTL_HOME", str(home))
-    return home
+    yield home
+    stop_left_servers(home)
+
+
+def stop_left_servers(home: Path) -> None:
+    """Stop every server a test started under its home and did not take down (it failed before its
+    `down`), so a failed test leaves no process behind. Tests assert their own leftovers before this."""
+    from stackctl.runtime.supervisor import stop_recorded
+
+    for run_dir in home.glob("stacks/*/run/*"):
+        if (run_dir / "spec.json").is_file():
+            with contextlib.suppress(Exception):  # a broken spec is what some tests make on purpose
+                stop_recorded(run_dir, say=lambda _line: None, grace=3.0)
 
 
 @pytest.fixture
