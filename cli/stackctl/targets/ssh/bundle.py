@@ -2,7 +2,9 @@
 
 An air-gapped host has sshd, a shell, tar and python3. Everything else is built on the machine
 stackctl runs on, for the host's Python and platform (its facts), from three cached parts:
-- a wheelhouse per component requirement set (`pip download` for the host's tags, never built here),
+- a wheelhouse per component requirement set: resolved for the host (`uv pip compile` with its Python
+  version and platform, so markers such as `python_full_version < "3.11.3"` are the host's), then
+  `pip download --no-deps` of that pinned list for the host's tags (wheels only, never built here),
 - uv, the binary inside PyPI's `uv` wheel for the host's platform (the version stackctl uses here),
 - stackctl's runtime: `stackctl/{__init__,errors,paths}.py` and `stackctl/runtime/` (what the supervisor
   imports) plus `platformdirs` (what paths.py imports), copied from the installed package.
@@ -37,6 +39,9 @@ MANIFEST = "stackctl-part.json"  # {relpath: [sha256, size, mode]} of a built pa
 # manylinux_2_17 is the oldest tag of most arches; x86_64 and i686 wheels go back to 2_5 (manylinux1)
 OLDEST_GLIBC_MINOR = {"x86_64": 5, "i686": 5}
 LEGACY_ALIASES = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}  # PEP 600's older names
+# what `uv pip compile --python-platform` names (uv 0.13): <arch>-manylinux_2_<minor> for these
+UV_ARCHES = {"x86_64", "aarch64"}
+UV_MANYLINUX_MINORS = [17, 28, *range(31, 41)]
 MANYLINUX2014_ARCHES = {"x86_64", "i686", "aarch64", "armv7l", "ppc64", "ppc64le", "s390x"}
 # of the stackctl package: the supervisor's imports
 RUNTIME_MODULES = ["__init__.py", "errors.py", "paths.py", "runtime"]
@@ -83,6 +88,12 @@ class HostFacts:
 
     def platforms(self) -> list[str]:
         return manylinux_platforms(self.glibc or "", self.machine)
+
+    def uv_platform(self) -> str | None:
+        """uv's `--python-platform` for this host: the newest manylinux it names at or below the host's glibc."""
+        minor = int((self.glibc or "2.0").split(".")[1])
+        named = [m for m in UV_MANYLINUX_MINORS if m <= minor]
+        return f"{self.machine}-manylinux_2_{named[-1]}" if named and self.machine in UV_ARCHES else None
 
     def pip_target(self) -> list[str]:
         """`pip download` options for this host: every one set, as pip's docs advise (each defaults to here)."""
@@ -193,22 +204,44 @@ def _write_manifest(part: Path) -> None:
 
 
 def _pip_download(facts: HostFacts, reqs: list[str], dest: Path, what: str, no_deps: bool = False) -> None:
-    # Known limit: pip evaluates markers other than python_version (platform_machine, ...) against this
-    # machine, so a bundle for another arch can miss a dependency gated on the host's arch.
     argv = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--dest", str(dest),
             *facts.pip_target(), *(["--no-deps"] if no_deps else []), *reqs]
+    _run_tool(argv, facts, what, "download")
+
+
+def _resolve_for_host(facts: HostFacts, reqs: list[str], what: str) -> list[str] | None:
+    """The pinned closure of `reqs` on the host (its markers, not this machine's); None where uv cannot
+    name the host's platform (then pip resolves, evaluating markers other than python_version here)."""
+    platform = facts.uv_platform()
+    if platform is None:
+        return None
+    from uv import find_uv_bin  # a dependency of stackctl: the uv it builds envs with
+
+    with tempfile.TemporaryDirectory(prefix="stackctl-resolve-") as tmp:
+        (Path(tmp) / "requirements.in").write_text("\n".join(reqs) + "\n")
+        out = _run_tool([find_uv_bin(), "pip", "compile", "--quiet", "--no-header", "--no-annotate",
+                         "--only-binary", ":all:", "--python-version", facts.python_full or facts.python,
+                         "--python-platform", platform, str(Path(tmp) / "requirements.in")], facts, what, "resolve")
+    return [line.strip() for line in out.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _run_tool(argv: list[str], facts: HostFacts, what: str, verb: str) -> str:
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join(line for line in (proc.stdout + proc.stderr).strip().splitlines()[-15:]
                          if not line.startswith("WARNING: Location"))
-        raise ShipError(f"could not download {what} for python {facts.python} on {facts.platforms()[0]}:\n{tail}",
+        raise ShipError(f"could not {verb} {what} for python {facts.python_full or facts.python} on "
+                        f"{facts.platforms()[0]}:\n{tail}",
                         "check the requirement has wheels for that platform on PyPI, and that PyPI is reachable "
-                        f"from here; `python -m pip` must be installed in {sys.prefix}")
+                        f"from here (pip and uv: PIP_INDEX_URL / UV_INDEX_URL); `python -m pip` must be installed "
+                        f"in {sys.prefix}")
+    return proc.stdout
 
 
 def wheelhouse_key(facts: HostFacts, reqs: list[str]) -> str:
+    # resolver: wheelhouses resolved here (markers of this machine) before uv resolved for the host are not reused
     return cache_key(requirements=sorted(reqs), python=facts.python_full or facts.python, abi=facts.abi,
-                     platforms=facts.platforms())
+                     platforms=facts.platforms(), resolver=facts.uv_platform() and "uv-for-host")
 
 
 def uv_key(facts: HostFacts, version: str) -> str:
@@ -219,8 +252,10 @@ def _wheelhouse_part(facts: HostFacts, reqs: list[str], say: Say) -> Path:
     key = wheelhouse_key(facts, reqs)
 
     def make(tmp: Path) -> None:
-        say(f"downloading wheels for {' '.join(reqs)} (python {facts.python}, {facts.platforms()[0]})")
-        _pip_download(facts, reqs, tmp, " ".join(reqs))
+        what = " ".join(reqs)
+        say(f"downloading wheels for {what} (python {facts.python_full or facts.python}, {facts.platforms()[0]})")
+        pinned = _resolve_for_host(facts, reqs, what)
+        _pip_download(facts, pinned or reqs, tmp, what, no_deps=pinned is not None)
 
     return _cached("wheels", key, make)
 
