@@ -12,7 +12,7 @@ import sys
 
 from ..errors import RuntimeFailure, StackctlError
 from .envs import ensure_env
-from .supervisor import Spec, SpecError, process_status, start, stop
+from .supervisor import Spec, SpecError, health_of, process_status, start, stop
 
 USAGE = "usage: python -m stackctl.runtime start|stop|status SPEC_JSON | env REQUIREMENTS_JSON"
 
@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if command == "status":
             run_dir = arg if not arg.lstrip().startswith("{") else Spec.parse(arg).run_dir
-            print(json.dumps(process_status(run_dir)))
+            status = process_status(run_dir)
+            if status["state"] == "running":  # what `stackctl status` shows of a component on another host
+                status["health"] = health_of(run_dir)
+            print(json.dumps(status))
             return 0
         spec = Spec.parse(arg)
         (start if command == "start" else stop)(spec, _say)
