@@ -62,10 +62,13 @@ class SshTarget(Render, Inventory, Target):
     def preflight(self, stack: Stack) -> list:
         """Every host at once: reachable, host key, login, OS, python3, disk, ports, then GPUs.
 
-        Ports of components already deployed are theirs (a second `up`), so only new ones are checked."""
+        Ports of components already deployed are theirs (a second `up`), so only new ones are checked;
+        after an interrupted or failed run, those of the components it left running on their hosts."""
         placement = self.placement(stack)
         record = stack.workdir.load_record()
         deployed = set(record.components) if record and record.state == "up" else set()
+        if record and record.state not in ("up", "rendered"):
+            deployed = {i for i, s in self.statuses(stack, fresh=True).items() if s["state"] == "running"}
         ports: dict[str, list[int]] = {}
         for inst, comp in stack.components.items():
             if inst not in deployed:
