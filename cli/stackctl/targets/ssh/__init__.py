@@ -7,6 +7,7 @@ placed on hosts by `on:` or by placement.py's rule.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from ..base import Target
@@ -36,6 +37,7 @@ class SshTarget(Render, Inventory, Target):
 
     def __init__(self):
         self._placement: dict[str, str] | None = None
+        self._steps, self._steps_lock, self._step_hosts = {}, threading.Lock(), {}  # progress(), per host
 
     def validate(self, loaded) -> list:
         return problems(loaded)
