@@ -293,3 +293,17 @@ def test_smoke_probes_from_here_reach_each_hosts_address(ssh_cluster, tmp_path, 
             assert urls[inst]["url"].startswith(f"http://{ssh_cluster.hosts[host].address}:")
     finally:
         run_cli("down", str(path), "--yes")
+
+
+def test_up_shows_the_step_a_start_is_at_on_its_host(ssh_cluster, tmp_path, monkeypatch, fixture_catalog):
+    """The supervisor on h1 writes its step there; `up` reads it over ssh while Terraform waits on the start."""
+    monkeypatch.setenv("STACKCTL_HOME", str(tmp_path / "home"))
+    path = tmp_path / "stack.yaml"
+    write_stack(ssh_cluster, path, extra=", with: {delay: 12}")  # past Terraform's 10s event
+    try:
+        up = run_cli("up", str(path), "--yes", "--no-smoke")
+        assert up.returncode == 0, up.stdout + up.stderr
+        address, port = ssh_cluster.hosts["h1"].address, _ports(path)["kv1"]
+        assert f"kv1  waiting for http http://{address}:{port}/: " in up.stdout, up.stdout
+    finally:
+        run_cli("down", str(path), "--yes")

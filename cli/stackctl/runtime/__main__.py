@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except json.JSONDecodeError as err:
         return _failed(command, SpecError(f"not JSON: {err}"))
+    except KeyboardInterrupt:
+        print(f"stackctl.runtime {command}: interrupted", file=sys.stderr, flush=True)
+        return 130
     except StackctlError as err:  # EnvError, SupervisorError, SpecError: what went wrong and the fix
         return _failed(command, err)
     except OSError as err:  # e.g. a full disk: one line Terraform shows, not a traceback

@@ -434,7 +434,10 @@ def start(spec: Spec, say: Say = print) -> dict[str, Any]:
         _capture_for_benchmark(spec, argv, env)
         started = time.monotonic()
         proc, offset = _launch(spec, argv, env, say)
-        _wait_healthy(spec, proc.pid, proc, offset, note=say.note)
+        try:
+            _wait_healthy(spec, proc.pid, proc, offset, note=say.note)
+        except KeyboardInterrupt:  # the caller is gone (ssh: its Ctrl-C): no half-started server stays
+            _fail(spec, "start interrupted before it became healthy; stopped it", offset, proc.pid, proc)
         say(f"{spec.name}: healthy after {time.monotonic() - started:.1f}s (pid {proc.pid})")
         return process_status(spec.run_dir)
 

@@ -7,6 +7,7 @@ placed on hosts by `on:` or by placement.py's rule.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from ..base import Target
@@ -36,6 +37,7 @@ class SshTarget(Render, Inventory, Target):
 
     def __init__(self):
         self._placement: dict[str, str] | None = None
+        self._steps, self._steps_lock, self._step_hosts = {}, threading.Lock(), {}  # progress(), per host
 
     def validate(self, loaded) -> list:
         return problems(loaded)
@@ -62,10 +64,13 @@ class SshTarget(Render, Inventory, Target):
     def preflight(self, stack: Stack) -> list:
         """Every host at once: reachable, host key, login, OS, python3, disk, ports, then GPUs.
 
-        Ports of components already deployed are theirs (a second `up`), so only new ones are checked."""
+        Ports of components already deployed are theirs (a second `up`), so only new ones are checked;
+        after an interrupted or failed run, those of the components it left running on their hosts."""
         placement = self.placement(stack)
         record = stack.workdir.load_record()
         deployed = set(record.components) if record and record.state == "up" else set()
+        if record and record.state not in ("up", "rendered"):
+            deployed = {i for i, s in self.statuses(stack, fresh=True).items() if s["state"] == "running"}
         ports: dict[str, list[int]] = {}
         for inst, comp in stack.components.items():
             if inst not in deployed:

@@ -20,6 +20,9 @@ def main(argv: list[str]) -> int:
         print(f"stackctl ssh {argv[1]}: {err.message}" + (f" (fix: {err.hint})" if getattr(err, "hint", None) else ""),
               file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the host's side sees its stdin close and stops what it half started
+        print(f"stackctl ssh {argv[1]}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +34,53 @@ for d in "$@"; do
 done
 """
 
+# run dirs -> the host's clock, then per run dir "MTIME STEP" of its progress file (or "-"): the step a
+# start or stop is at, as the supervisor writes it there (runtime.supervisor.PROGRESS_FILE)
+PROGRESS = """import os, sys, time
+print(time.time())
+for d in sys.argv[1:]:
+    try:
+        with open(os.path.join(d, 'progress')) as f:
+            print(os.fstat(f.fileno()).st_mtime, f.readline().strip())
+    except OSError:
+        print('-')
+"""
+PROGRESS_EVERY = 1.0  # seconds: a view polling many times a second costs one ssh command a host
+
 
 class Inventory:
     replace_addresses = LocalInventory.replace_addresses
+
+    def progress(self, stack: Stack, instance: str, since: float) -> str | None:
+        """The step an instance's start or stop is at on its host, read with its host's other instances."""
+        host = self.placement(stack)[instance]
+        with self._steps_lock:  # rich's refresh thread and Terraform's events both ask
+            read_at, steps = self._steps.get(host, (0.0, {}))
+            if time.monotonic() - read_at >= PROGRESS_EVERY:
+                steps = self._read_steps(stack, host)
+                self._steps[host] = (time.monotonic(), steps)
+        mtime, step = steps.get(instance, (0.0, None))
+        return step if step and mtime >= since else None
+
+    def _read_steps(self, stack: Stack, host: str) -> dict[str, tuple[float, str]]:
+        """Instance -> (when its step was written, by this machine's clock, the step); empty if unreadable."""
+        insts = [i for i, h in self.placement(stack).items() if h == host]
+        try:
+            if host not in self._step_hosts:  # one Transport a host: its shared connection is checked once
+                transport = self.transports(stack)[host]
+                root = host_root(transport, stack.loaded.manifest.target.hosts[host].directory)
+                self._step_hosts[host] = (transport, f"{root}/{stack_dir(stack)}/run")
+            transport, run = self._step_hosts[host]
+            asked = time.time()
+            out = transport.run(f"python3 -c {shlex.quote(PROGRESS)} " + " ".join(
+                shlex.quote(f"{run}/{i}") for i in insts), timeout=10, what="reading progress").text.splitlines()
+        except StackctlError:
+            return {}  # a view's nicety: Terraform's own output shows instead
+        if len(out) != len(insts) + 1:
+            return {}
+        skew = float(out[0]) - asked  # the host's clock may differ from ours
+        return {i: (float(line.split(" ", 1)[0]) - skew, line.split(" ", 1)[1]) for i, line in zip(insts, out[1:])
+                if line != "-" and " " in line}
 
     def _on_hosts(self, stack: Stack, job) -> dict[str, list[str]]:
         """job(name, transport, stack dir) on every host, in parallel; a host that fails says so."""

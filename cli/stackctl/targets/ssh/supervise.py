@@ -19,10 +19,23 @@ from pathlib import Path
 from . import bundle, gpus, ship
 from .transport import SshHost, Transport
 
-# on the host: environment and secrets from stdin, then the runtime in place of this interpreter
-RUN = ("import json, os, sys; d = json.load(sys.stdin); os.environ.update(d['env']); os.chdir(d['cwd']); "
-       "fd = os.open(os.devnull, os.O_RDONLY); os.dup2(fd, 0); "
-       "os.execvp('python3', ['python3', '-m', 'stackctl.runtime', *sys.argv[1:]])")
+# on the host: environment and secrets from stdin's first line, then the runtime in a child. stdin stays
+# open while this machine's side lives (Transport.run hold_stdin): its EOF (Ctrl-C, a killed shim) is
+# SIGINT to the runtime, which stops what it half started, so no start goes on alone holding its run dir.
+RUN = """import json, os, signal, sys, threading
+d = json.loads(sys.stdin.readline()); os.environ.update(d['env']); os.chdir(d['cwd'])
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.execvp('python3', ['python3', '-m', 'stackctl.runtime', *sys.argv[1:]])
+def watch():
+    while os.read(0, 4096):
+        pass
+    os.kill(pid, signal.SIGINT)
+threading.Thread(target=watch, daemon=True).start()
+s = os.waitpid(pid, 0)[1]
+sys.exit(os.WEXITSTATUS(s) if os.WIFEXITED(s) else 128 + os.WTERMSIG(s))
+"""
 
 
 class ShipHost:
@@ -74,8 +87,8 @@ def supervise(conn: dict, command: str, spec: dict) -> int:
     if conn.get("gpus") and command == "start":  # the process sees only the GPUs it holds
         env["CUDA_VISIBLE_DEVICES"] = gpus.claim(transport, root, spec["run_dir"], conn["gpus"])
     run = f"python3 -I -c {shlex.quote(RUN)} {shlex.quote(command)} {shlex.quote(json.dumps(spec))}"
-    result = transport.run(run, stdin=json.dumps({"env": env, "cwd": root}).encode(), timeout=1800, check=False,
-                           what=f"{command} {spec['name']}")
+    result = transport.run(run, stdin=json.dumps({"env": env, "cwd": root}).encode() + b"\n", timeout=1800,
+                           check=False, what=f"{command} {spec['name']}", hold_stdin=True)
     if (command == "stop") == (result.returncode == 0) and conn.get("gpus"):  # stopped, or failed to start
         gpus.release(transport, root, spec["run_dir"])
     sys.stdout.write(result.text)

@@ -97,19 +97,30 @@ class Transport:
     # ---- commands ----
 
     def run(self, command: str, *, stdin: bytes | None = None, timeout: float = 60, check: bool = True,
-            what: str | None = None) -> Result:
+            what: str | None = None, hold_stdin: bool = False) -> Result:
         """Run a shell command line on the host; ssh's own failures raise SshError, a command's exit >0
-        raises RemoteCommandFailed when `check`."""
+        raises RemoteCommandFailed when `check`. With `hold_stdin`, the command's stdin stays open after
+        `stdin` until this call returns: its EOF tells the host that we are gone (interrupted, killed)."""
         self._ensure_master()
-        return self._call(command, stdin, timeout, what or short(command), check)
+        return self._call(command, stdin, timeout, what or short(command), check, hold_stdin)
 
-    def _call(self, command: str, stdin: bytes | None, timeout: float, what: str, check: bool) -> Result:
+    def _call(self, command: str, stdin: bytes | None, timeout: float, what: str, check: bool,
+              hold_stdin: bool = False) -> Result:
+        read, write = os.pipe() if hold_stdin else (None, None)
         try:
-            proc = subprocess.run(self.argv(command), input=stdin if stdin is not None else b"",
-                                  capture_output=True, timeout=timeout)
+            if hold_stdin:
+                os.write(write, stdin or b"")  # small (an environment): the pipe's buffer holds it
+                proc = subprocess.run(self.argv(command), stdin=read, capture_output=True, timeout=timeout)
+            else:
+                proc = subprocess.run(self.argv(command), input=stdin if stdin is not None else b"",
+                                      capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise SshTimeout(self.host.name, f"{what} did not finish in {timeout:g}s",
                              "the host is slow or the connection hangs; try again, or raise the timeout") from None
+        finally:
+            for fd in (read, write):
+                if fd is not None:
+                    os.close(fd)
         result = Result(proc.returncode, proc.stdout, clean(proc.stderr.decode(errors="replace")))
         self._raise_for(result, what, check)
         return result
