@@ -127,7 +127,8 @@ def test_ctrl_c_of_up_and_down_on_ssh_leaves_what_the_next_run_finishes(ssh_clus
     assert f"fix: run `stackctl up {path}` to finish, or `stackctl down {path}` to roll back" in stderr, stderr
     assert "Traceback" not in stderr
     # nothing the interrupted start left runs unrecorded on h1: the supervisor there is gone too
-    wait_until(lambda: not unrecorded(h1, dirs["h1"]), 30, f"h1 to hold only recorded processes: {unrecorded(h1, dirs['h1'])}")
+    wait_until(lambda: not unrecorded(h1, dirs["h1"]), 30,
+               f"h1 to hold only recorded processes: {unrecorded(h1, dirs['h1'])}")
     assert all(len(pids) == 1 for pids in masters(ssh_cluster).values()), masters(ssh_cluster)
     kept = masters(ssh_cluster)
     assert lock_is_free(wd)
@@ -154,7 +155,8 @@ def test_ctrl_c_of_up_and_down_on_ssh_leaves_what_the_next_run_finishes(ssh_clus
     assert f"fix: run `stackctl down {path}` again to finish destroying" in stderr, stderr
     assert lock_is_free(wd)
     for name, host in ssh_cluster.hosts.items():
-        wait_until(lambda: not unrecorded(host, dirs[name]), 30, f"{name} to hold only recorded processes")
+        wait_until(lambda host=host, name=name: not unrecorded(host, dirs[name]), 30,
+                   f"{name} to hold only recorded processes")
 
     down = run_cli("down", str(path), "--yes")
     assert down.returncode == 0, down.stdout + down.stderr

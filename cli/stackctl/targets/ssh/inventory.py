@@ -79,7 +79,7 @@ class Inventory:
         if len(out) != len(insts) + 1:
             return {}
         skew = float(out[0]) - asked  # the host's clock may differ from ours
-        return {i: (float(line.split(" ", 1)[0]) - skew, line.split(" ", 1)[1]) for i, line in zip(insts, out[1:])
+        return {i: (float(line.split(" ", 1)[0]) - skew, line.split(" ", 1)[1]) for i, line in zip(insts, out[1:], strict=False)
                 if line != "-" and " " in line}
 
     def _on_hosts(self, stack: Stack, job) -> dict[str, list[str]]:
