@@ -22,7 +22,6 @@ import os
 import shlex
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,37 +30,16 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from timing import stackctl
+from timing import ratios, stackctl
 
 from stackctl.targets.ssh.transport import SshHost, Transport
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from tests import sshhosts  # noqa: E402 -- the repo root is on the path only now
+from tests.e2e.test_ssh_target import write_stack  # noqa: E402 -- the ssh tests' two-host stack
 
 HOSTS = ("h1", "h2")
-STACK = """\
-apiVersion: stackctl/v1
-kind: Stack
-metadata: {{name: sshbench}}
-target:
-  kind: ssh
-  known_hosts: {known_hosts}
-  hosts:
-{hosts}
-components:
-  kv1: {{use: web, on: h1}}
-  kv2: {{use: web, on: h2}}
-smoke: {{enabled: false}}
-"""
-
-
-def write_manifest(cluster, path: Path) -> None:
-    hosts = "".join(f"    {n}: {{address: {h.address}, user: root, identity_file: {cluster.key}, "
-                    f"directory: {cluster.dir / n / 'stackctl'}}}\n" for n, h in cluster.hosts.items())
-    path.write_text(STACK.format(known_hosts=cluster.known_hosts, hosts=hosts.rstrip("\n")))
-
-
 def ssh(cluster, host: str, command: str) -> str:
     """`ssh HOST COMMAND` as a person runs it: a login of its own (no ControlMaster)."""
     argv = ["ssh", "-i", str(cluster.key), "-o", f"UserKnownHostsFile={cluster.known_hosts}", "-o", "BatchMode=yes",
@@ -126,7 +104,7 @@ def measure(rounds: int) -> dict[str, float]:
     os.environ["STACKCTL_MODULES_DIR"] = str(REPO / "tests" / "fixtures" / "catalog")
     manifest = home / "stack.yaml"
     with sshhosts.cluster({h: sshhosts.HostSpec() for h in HOSTS}) as cluster:
-        write_manifest(cluster, manifest)
+        write_stack(cluster, manifest, name="sshbench")
         print("warming up: first `stackctl up` (ships the runtime to both hosts)")
         stackctl("up", str(manifest), "--yes", "--no-smoke")
         run = "stackctl/stacks/sshbench/run"
@@ -149,16 +127,7 @@ def measure(rounds: int) -> dict[str, float]:
     shutil.rmtree(home, ignore_errors=True)  # the stack's record holds its secrets
     os.environ.pop("STACKCTL_HOME", None)
 
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"\n{len(HOSTS)} hosts, a component each, {rounds} warm rounds, medians:")
-    for k, v in med.items():
-        print(f"  {k:14s} {v:7.2f}s")
-    for what in ("up", "down"):
-        med[f"ratio {what}"] = med[f"stackctl {what}"] / med[f"baseline {what}"]
-        med[f"overhead {what}"] = med[f"stackctl {what}"] - med[f"baseline {what}"]
-        print(f"ratio {what:4s} (stackctl / baseline): {med[f'ratio {what}']:.2f}x "
-              f"({med[f'overhead {what}']:+.2f}s)")
-    return med
+    return ratios(times, f"{len(HOSTS)} hosts, a component each, {rounds} warm rounds")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -21,3 +22,17 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
 def stackctl(*args: str) -> float:
     """Seconds one `stackctl ARGS` took, run as a user runs it (its own process, this interpreter)."""
     return timed([sys.executable, "-m", "stackctl.app", *args])
+
+
+def ratios(times: dict[str, list[float]], what_ran: str) -> dict[str, float]:
+    """Print the medians of "stackctl up|down" and "baseline up|down" and their ratios; return them."""
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\n{what_ran}, medians:")
+    for k, v in med.items():
+        print(f"  {k:14s} {v:7.2f}s")
+    for what in ("up", "down"):
+        med[f"ratio {what}"] = med[f"stackctl {what}"] / med[f"baseline {what}"]
+        med[f"overhead {what}"] = med[f"stackctl {what}"] - med[f"baseline {what}"]
+        print(f"ratio {what:4s} (stackctl / baseline): {med[f'ratio {what}']:.2f}x "
+              f"({med[f'overhead {what}']:+.2f}s)")
+    return med

@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from timing import stackctl
+from timing import ratios, stackctl
 
 from stackctl import paths
 from stackctl.runtime import envs
@@ -217,16 +216,7 @@ def measure(manifest: str, rounds: int = 3, cold: bool = False) -> dict[str, flo
         shutil.rmtree(home, ignore_errors=True)  # captured environments hold secrets
         os.environ.pop("STACKCTL_HOME", None)
 
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"\n{len(comps)} components, {rounds} {'cold' if cold else 'warm'} rounds, medians:")
-    for k, v in med.items():
-        print(f"  {k:14s} {v:7.2f}s")
-    for what in ("up", "down"):
-        med[f"ratio {what}"] = med[f"stackctl {what}"] / med[f"baseline {what}"]
-        med[f"overhead {what}"] = med[f"stackctl {what}"] - med[f"baseline {what}"]
-        print(f"ratio {what:4s} (stackctl / baseline): {med[f'ratio {what}']:.2f}x "
-              f"({med[f'overhead {what}']:+.2f}s)")
-    return med
+    return ratios(times, f"{len(comps)} components, {rounds} {'cold' if cold else 'warm'} rounds")
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ here; then the advice works, and `down` leaves no process, port or file of the s
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import subprocess
@@ -82,18 +81,15 @@ def masters(cluster) -> dict[str, list[int]]:
     return seen
 
 
-def lock_is_free(wd: Workdir) -> bool:
-    fd = os.open(wd.root / ".lock", os.O_RDWR)
+def interrupted(*args: str, when, what: str) -> str:
+    """stackctl ARGS, Ctrl-C'd a second after `when()` holds; its stderr."""
+    proc, _lines = start(*args, env={})
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
-
-
-def interrupt(proc: subprocess.Popen) -> str:
+        wait_until(when, 180, what, proc)
+        time.sleep(1.0)
+    except BaseException:
+        proc.kill()
+        raise
     os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
     try:
         assert proc.wait(timeout=60) == 130
@@ -116,22 +112,16 @@ def test_ctrl_c_of_up_and_down_on_ssh_leaves_what_the_next_run_finishes(ssh_clus
     path, dirs = stack
     h1 = ssh_cluster.hosts["h1"]
     wd = Workdir("sshint")
-    proc, _lines = start("up", str(path), "--yes", "--no-smoke", env={})
-    try:  # kv1's supervisor on h1 has launched the server, which sleeps before it listens
-        wait_until(lambda: recorded(dirs["h1"]), 180, "kv1's start on h1", proc)
-        time.sleep(1.0)
-    except BaseException:
-        proc.kill()
-        raise
-    stderr = interrupt(proc)
+    # when kv1's supervisor on h1 has launched the server, which sleeps before it listens
+    stderr = interrupted("up", str(path), "--yes", "--no-smoke", when=lambda: recorded(dirs["h1"]),
+                         what="kv1's start on h1")
     assert f"fix: run `stackctl up {path}` to finish, or `stackctl down {path}` to roll back" in stderr, stderr
     assert "Traceback" not in stderr
     # nothing the interrupted start left runs unrecorded on h1: the supervisor there is gone too
-    wait_until(lambda: not unrecorded(h1, dirs["h1"]), 30,
-               f"h1 to hold only recorded processes: {unrecorded(h1, dirs['h1'])}")
+    wait_until(lambda: not unrecorded(h1, dirs["h1"]), 30, "h1 to hold only recorded processes")
     assert all(len(pids) == 1 for pids in masters(ssh_cluster).values()), masters(ssh_cluster)
     kept = masters(ssh_cluster)
-    assert lock_is_free(wd)
+    assert not wd.busy()  # the stack's lock here is released
 
     path.write_text(path.read_text().replace("delay: 300", "delay: 0"))
     again = run_cli("up", str(path), "--yes", "--no-smoke")
@@ -144,19 +134,12 @@ def test_ctrl_c_of_up_and_down_on_ssh_leaves_what_the_next_run_finishes(ssh_clus
     assert record.state == "up"
     assert record.ports["kv1"]["port"] in ports["h1"] and record.ports["kv2"]["port"] in ports["h2"]
 
-    proc, _lines = start("down", str(path), "--yes", env={})
-    try:
-        wait_until(lambda: wd.load_record().state == "destroying", 120, "the destroy", proc)
-        time.sleep(1.0)
-    except BaseException:
-        proc.kill()
-        raise
-    stderr = interrupt(proc)
+    stderr = interrupted("down", str(path), "--yes", when=lambda: wd.load_record().state == "destroying",
+                         what="the destroy")
     assert f"fix: run `stackctl down {path}` again to finish destroying" in stderr, stderr
-    assert lock_is_free(wd)
+    assert not wd.busy()  # the stack's lock here is released
     for name, host in ssh_cluster.hosts.items():
-        wait_until(lambda host=host, name=name: not unrecorded(host, dirs[name]), 30,
-                   f"{name} to hold only recorded processes")
+        wait_until(lambda h=host, d=dirs[name]: not unrecorded(h, d), 30, f"{name} to hold only recorded processes")
 
     down = run_cli("down", str(path), "--yes")
     assert down.returncode == 0, down.stdout + down.stderr

@@ -79,8 +79,8 @@ class Inventory:
         if len(out) != len(insts) + 1:
             return {}
         skew = float(out[0]) - asked  # the host's clock may differ from ours
-        return {i: (float(line.split(" ", 1)[0]) - skew, line.split(" ", 1)[1]) for i, line in zip(insts, out[1:], strict=False)
-                if line != "-" and " " in line}
+        steps = {i: line.split(" ", 1) for i, line in zip(insts, out[1:], strict=True) if " " in line}
+        return {i: (float(mtime) - skew, step) for i, (mtime, step) in steps.items()}
 
     def _on_hosts(self, stack: Stack, job) -> dict[str, list[str]]:
         """job(name, transport, stack dir) on every host, in parallel; a host that fails says so."""
@@ -152,8 +152,7 @@ class Inventory:
         host = self.placement(stack)[instance]
         directory = stack.loaded.manifest.target.hosts[host].directory
         return {"host": host, "state": status["state"], "pid": status["pid"],
-                "health": status.get("health") if status["state"] == "running" else (
-                    describe_status(status) if status["state"] in ("dead", "broken") else None),
+                "health": describe_status(status) if status["state"] in ("dead", "broken") else None,
                 "log": f"{host}:{directory}/{stack_dir(stack)}/logs/{instance}.log"}
 
     def log_on_host(self, stack: Stack, instance: str):
