@@ -152,7 +152,8 @@ class Inventory:
         host = self.placement(stack)[instance]
         directory = stack.loaded.manifest.target.hosts[host].directory
         return {"host": host, "state": status["state"], "pid": status["pid"],
-                "health": describe_status(status) if status["state"] in ("dead", "broken") else None,
+                "health": status.get("health") if status["state"] == "running" else (
+                    describe_status(status) if status["state"] in ("dead", "broken") else None),
                 "log": f"{host}:{directory}/{stack_dir(stack)}/logs/{instance}.log"}
 
     def log_on_host(self, stack: Stack, instance: str):
